@@ -1,0 +1,99 @@
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+use super::Action;
+use crate::smtp::Reply;
+
+/// Stable rule names: admins grep logs and write config for them, so they never change.
+pub mod rule {
+    pub const MESSAGE_SIZE: &str = "message-size";
+    pub const ATTACHMENT_SIZE: &str = "attachment-size";
+    pub const EXECUTABLE: &str = "executable";
+    pub const MACRO_DOCUMENT: &str = "macro-document";
+    pub const ENCRYPTED_ARCHIVE: &str = "encrypted-archive";
+    pub const UNSCANNABLE: &str = "unscannable";
+    pub const VIRUS: &str = "virus";
+    pub const SPAM: &str = "spam";
+    pub const RELAY_DENIED: &str = "relay-denied";
+    pub const LINE_LENGTH: &str = "line-length";
+    pub const HEADER_SIZE: &str = "header-size";
+    pub const BARE_LF: &str = "bare-lf";
+    pub const TOO_MANY_RECIPIENTS: &str = "too-many-recipients";
+}
+
+/// A text in Vietnamese and English; every reply and report carries both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bilingual {
+    pub vi: String,
+    pub en: String,
+}
+
+impl Bilingual {
+    pub fn new(vi: impl Into<String>, en: impl Into<String>) -> Self {
+        Bilingual {
+            vi: vi.into(),
+            en: en.into(),
+        }
+    }
+}
+
+/// One thing a check found, with the action its rule is configured to take.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Stable rule name, see [`rule`].
+    pub rule: Cow<'static, str>,
+    /// The action configured for this rule.
+    pub action: Action,
+    /// What was found, for people.
+    pub text: Bilingual,
+    /// Where it was found: a MIME part or archive member path (`a.zip/b.zip/x.exe`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
+    /// SMTP code and enhanced status to use instead of the action's default.
+    #[serde(skip)]
+    pub code: Option<(u16, &'static str)>,
+}
+
+impl Finding {
+    /// A finding for `rule` that takes `action`.
+    pub fn new(rule: impl Into<Cow<'static, str>>, action: Action, text: Bilingual) -> Self {
+        Finding {
+            rule: rule.into(),
+            action,
+            text,
+            part: None,
+            code: None,
+        }
+    }
+
+    /// Names the MIME part or archive member the finding is about.
+    pub fn with_part(mut self, part: impl Into<String>) -> Self {
+        self.part = Some(part.into());
+        self
+    }
+
+    /// Overrides the SMTP reply code, e.g. `552 5.3.4` for sizes (RFC 3463).
+    pub fn with_code(mut self, code: u16, enhanced: &'static str) -> Self {
+        self.code = Some((code, enhanced));
+        self
+    }
+
+    /// The SMTP reply this finding gives when its action is `reject` or `tempfail`.
+    ///
+    /// The text is bilingual and names the rule, e.g.
+    /// `550 5.7.1 Tệp đính kèm vượt quá 15 MB / Attachment exceeds 15 MB (rule attachment-size)`.
+    pub fn reply(&self) -> Reply {
+        let (code, enhanced) = match (self.code, self.action) {
+            (_, Action::Tempfail) => (451, "4.7.1"),
+            (Some(c), _) => c,
+            _ => (550, "5.7.1"),
+        };
+        let mut text = format!("{} / {}", self.text.vi, self.text.en);
+        if let Some(part) = &self.part {
+            text.push_str(&format!(" [{part}]"));
+        }
+        text.push_str(&format!(" (rule {})", self.rule));
+        Reply::new(code, enhanced, text)
+    }
+}

@@ -1,0 +1,128 @@
+//! Prometheus metrics, registered once per process. Label values are bounded sets (listener
+//! names, actions, rule names, stages), never addresses or message ids.
+
+use std::sync::OnceLock;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric locthu exports.
+pub struct Metrics {
+    pub registry: Registry,
+    pub connections_total: IntCounterVec,
+    pub connections_active: IntGaugeVec,
+    pub connections_refused: IntCounterVec,
+    pub transactions: IntCounterVec,
+    pub bytes: IntCounterVec,
+    pub upstream_errors: IntCounterVec,
+    pub stage_seconds: HistogramVec,
+    pub transaction_seconds: HistogramVec,
+    pub config_reloads: IntCounterVec,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 100.0,
+];
+
+impl Metrics {
+    fn new() -> Self {
+        let registry = Registry::new();
+        let m = Metrics {
+            connections_total: IntCounterVec::new(
+                Opts::new("locthu_connections_total", "Client connections accepted"),
+                &["listener"],
+            )
+            .expect("metric"),
+            connections_active: IntGaugeVec::new(
+                Opts::new("locthu_connections_active", "Client connections open now"),
+                &["listener"],
+            )
+            .expect("metric"),
+            connections_refused: IntCounterVec::new(
+                Opts::new(
+                    "locthu_connections_refused_total",
+                    "Client connections refused by a limit",
+                ),
+                &["listener", "reason"],
+            )
+            .expect("metric"),
+            transactions: IntCounterVec::new(
+                Opts::new(
+                    "locthu_transactions_total",
+                    "Transactions (and refused recipients) by action and deciding rule",
+                ),
+                &["listener", "action", "rule"],
+            )
+            .expect("metric"),
+            bytes: IntCounterVec::new(
+                Opts::new(
+                    "locthu_bytes_total",
+                    "Message bytes received from clients (in) and sent upstream (out)",
+                ),
+                &["direction"],
+            )
+            .expect("metric"),
+            upstream_errors: IntCounterVec::new(
+                Opts::new(
+                    "locthu_upstream_errors_total",
+                    "Failures talking to the upstream MTA",
+                ),
+                &["listener", "kind"],
+            )
+            .expect("metric"),
+            stage_seconds: HistogramVec::new(
+                HistogramOpts::new(
+                    "locthu_stage_duration_seconds",
+                    "Time the checks took per SMTP stage",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["stage"],
+            )
+            .expect("metric"),
+            transaction_seconds: HistogramVec::new(
+                HistogramOpts::new(
+                    "locthu_transaction_duration_seconds",
+                    "Time from MAIL FROM to the final reply",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["listener"],
+            )
+            .expect("metric"),
+            config_reloads: IntCounterVec::new(
+                Opts::new("locthu_config_reloads_total", "Config reloads by outcome"),
+                &["outcome"],
+            )
+            .expect("metric"),
+            registry,
+        };
+        for c in [
+            Box::new(m.connections_total.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.connections_active.clone()),
+            Box::new(m.connections_refused.clone()),
+            Box::new(m.transactions.clone()),
+            Box::new(m.bytes.clone()),
+            Box::new(m.upstream_errors.clone()),
+            Box::new(m.stage_seconds.clone()),
+            Box::new(m.transaction_seconds.clone()),
+            Box::new(m.config_reloads.clone()),
+        ] {
+            m.registry.register(c).expect("unique metric names");
+        }
+        m
+    }
+
+    /// The registry in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding our own well-formed families into a Vec cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
