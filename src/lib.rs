@@ -1,6 +1,7 @@
 //! locthu ("lọc thư": filtering mail): an inline SMTP filtering gateway for official mail.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod engine;
 pub mod metrics;
 pub mod smtp;
