@@ -1,8 +1,13 @@
 //! locthu ("lọc thư": filtering mail): an inline SMTP filtering gateway for official mail.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod checks;
 pub mod config;
 pub mod engine;
 pub mod metrics;
+pub mod runtime;
+pub mod scan;
+pub mod server;
 pub mod smtp;
 pub mod spool;

@@ -3,5 +3,9 @@
 pub mod command;
 pub mod data;
 mod reply;
+pub mod session;
+pub mod stream;
+pub mod tls;
+pub mod upstream;
 
 pub use reply::Reply;

@@ -1,0 +1,4 @@
+//! The checks, one rule family per file.
+
+pub mod relay;
+pub mod size;
