@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tracing::{error, info};
 
 use locthu::config::LogFormat;
-use locthu::server::{self, Gateway, Overrides};
+use locthu::server::{self, Gateway, Overrides, Workers};
 
 #[derive(Parser)]
 #[command(
@@ -91,7 +91,12 @@ fn main() -> ExitCode {
                 }
             };
             init_logging(rt.config.log.format, &rt.config.log.level);
-            let runtime = match tokio::runtime::Runtime::new() {
+            // The acceptor, admin listener and signals are light: one thread does them, and
+            // sessions run on the workers (see server::Workers).
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("cannot start the async runtime: {e}");
@@ -154,7 +159,14 @@ async fn serve(
     }
     let admin = rt.config.admin.listen.clone();
     info!(checks = ?rt.engine.check_names(), "engine ready");
-    let gateway = Gateway::new(rt, config, overrides);
+    let workers = match Workers::start(rt.config.server.workers) {
+        Ok(w) => w,
+        Err(e) => {
+            error!(error = %e, "cannot start worker threads");
+            return ExitCode::FAILURE;
+        }
+    };
+    let gateway = Gateway::new(rt, workers, config, overrides);
     if !admin.is_empty() {
         match TcpListener::bind(&admin).await {
             Ok(sock) => {

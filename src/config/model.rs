@@ -57,6 +57,8 @@ pub struct Server {
     pub spool_dir: PathBuf,
     /// How much of a body is kept in memory before it spills to `spool_dir`.
     pub spool_memory: ByteSize,
+    /// Threads that run sessions; 0 means one per CPU.
+    pub workers: usize,
     /// On SIGTERM, how long sessions in a transaction may take to finish before they get 421.
     pub shutdown_grace: Span,
     /// How often the config file is checked for changes (in addition to SIGHUP); "0s" disables.
@@ -78,6 +80,7 @@ impl Default for Server {
             proxy_peers: Vec::new(),
             spool_dir: std::env::temp_dir(),
             spool_memory: ByteSize(256 * 1024),
+            workers: 0,
             shutdown_grace: Span::secs(30),
             reload_poll: Span::secs(2),
             bare_lf: BareLf::Normalize,

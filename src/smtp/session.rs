@@ -524,9 +524,7 @@ impl Session {
                 return Some(end);
             }
         };
-        let Some(mut tx) = self.tx.take() else {
-            return None;
-        };
+        let mut tx = self.tx.take()?;
         tx.env.size = faults.size;
         metrics()
             .bytes
@@ -702,9 +700,7 @@ impl Session {
             if fed.done {
                 break;
             }
-            if let Err(end) = self.read_more(data_timeout).await {
-                return Err(end);
-            }
+            self.read_more(data_timeout).await?;
         }
         if let Some(e) = spool_error {
             warn!(conn = self.conn.id, error = %e, "cannot spool message");
