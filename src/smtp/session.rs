@@ -59,6 +59,8 @@ enum UpSlot {
 struct Tx {
     env: Envelope,
     started: Instant,
+    /// The upstream refused the pipelined MAIL FROM: every RCPT gets that answer.
+    mail_refused: Option<Reply>,
 }
 
 /// Runs a session to its end. Never panics on client input; every path answers the client.
@@ -435,10 +437,12 @@ impl Session {
         }
         match up.mail(&line).await {
             Ok(reply) => {
+                let reply = reply.unwrap_or_else(|| Reply::new(250, "2.1.0", "Ok"));
                 if reply.is_positive() {
                     self.tx = Some(Tx {
                         env,
                         started: Instant::now(),
+                        mail_refused: None,
                     });
                 }
                 self.relay(reply);
@@ -470,6 +474,9 @@ impl Session {
                 "Địa chỉ UTF-8 cần SMTPUTF8 / UTF-8 address needs SMTPUTF8",
             ));
         }
+        if let Some(refusal) = &tx.mail_refused {
+            return self.reply(refusal.clone());
+        }
         let verdict = self.rt.engine.rcpt(&self.conn, &tx.env, &to);
         if let Some(reply) = verdict.refusal() {
             self.count(&verdict);
@@ -480,7 +487,13 @@ impl Session {
         let UpSlot::Ready(up, _) = &mut self.upstream else {
             return self.upstream_failed(UpstreamError::Protocol("no upstream session".into()));
         };
-        match up.command(&format!("RCPT TO:<{to}>"), "RCPT").await {
+        let result = up.command(&format!("RCPT TO:<{to}>"), "RCPT").await;
+        let mail_refused = up.take_mail_refusal();
+        if let (Some(refusal), Some(tx)) = (mail_refused, &mut self.tx) {
+            tx.mail_refused = Some(refusal.clone());
+            return self.relay(refusal);
+        }
+        match result {
             Ok(reply) => {
                 if reply.is_positive() {
                     if let Some(tx) = &mut self.tx {
