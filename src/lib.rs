@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod inspect;
 pub mod metrics;
 pub mod smtp;
 pub mod spool;
