@@ -235,6 +235,18 @@ pub fn open_named(
         listing.fail(Problem::Deadline);
         return listing;
     }
+    // A kind whose magic is missing (cut short, or chosen by name) is not read at all.
+    let magic_ok = match (kind, detect(bytes)) {
+        (Kind::Rar4 | Kind::Rar5, Some(found)) => found == kind,
+        (_, found) => found == Some(kind),
+    };
+    if !magic_ok {
+        listing.fail(Problem::Malformed(format!(
+            "no {} signature",
+            kind.as_str()
+        )));
+        return listing;
+    }
     // The readers catch panics around crate calls themselves; this outer guard keeps the
     // members listed so far should anything else unwind.
     let outcome = budget::guarded(kind.as_str(), || match kind {

@@ -43,7 +43,9 @@ pub(super) fn open_rar4(bytes: &[u8], budget: &mut Budget, listing: &mut Listing
     let mut pos = RAR4_MAGIC.len();
     loop {
         if pos == bytes.len() {
-            // Archives written without ENDARC (old versions) simply end here.
+            // RAR 3.x and later always end with ENDARC; without it the archive was cut (RAR
+            // 2.x archives, which lack it, are judged malformed too: a filter must not guess).
+            listing.fail(Problem::Malformed("rar4: no end-of-archive block".into()));
             return;
         }
         let Some(head) = slice_at(bytes, pos, 7) else {

@@ -72,6 +72,10 @@ pub(super) fn open(bytes: &[u8], budget: &mut Budget, passwords: &[String], list
         if !member.is_dir {
             if listing.must_stop_extracting() {
                 member.skipped = Some("limit reached".into());
+            } else if member.size > budget.bytes_left {
+                // The declared size alone is over the budget: judge without decompressing.
+                member.skipped = Some(Problem::TooLarge.to_string());
+                listing.fail(Problem::TooLarge);
             } else if member.encrypted {
                 try_passwords(
                     &mut archive,
