@@ -763,3 +763,70 @@ proptest! {
         });
     }
 }
+
+#[test]
+fn sevenz_with_plain_and_encrypted_blocks() {
+    let dir = dir_with(&[("a.txt", b"plain part"), ("b.exe", PAYLOAD)]);
+    run(
+        dir.path(),
+        "7z",
+        "p7zip-full",
+        &["a", "-bd", "mixed.7z", "a.txt"],
+    );
+    run(
+        dir.path(),
+        "7z",
+        "p7zip-full",
+        &["a", "-bd", "-pSECRET", "mixed.7z", "b.exe"],
+    );
+    let bytes = std::fs::read(dir.path().join("mixed.7z")).expect("read");
+    let l = open_auto(&bytes, &[]);
+    assert_eq!(l.problem, None, "{l:?}");
+    assert!(!member(&l, "a.txt").encrypted);
+    assert_eq!(
+        member(&l, "a.txt").data.as_deref(),
+        Some(&b"plain part"[..])
+    );
+    assert!(member(&l, "b.exe").encrypted);
+    assert!(member(&l, "b.exe").data.is_none());
+    let l = open_auto(&bytes, &["x", "SECRET"]);
+    assert_eq!(l.problem, None, "{l:?}");
+    assert_eq!(member(&l, "b.exe").data.as_deref(), Some(PAYLOAD));
+    assert_eq!(member(&l, "b.exe").decrypted_with, Some(1));
+    assert_eq!(member(&l, "a.txt").decrypted_with, None);
+}
+
+#[test]
+fn bombs_in_every_compressing_format_are_judged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    std::fs::write(p.join("z.bin"), vec![0u8; 64 << 20]).expect("zeros");
+    run(
+        p,
+        "7z",
+        "p7zip-full",
+        &["a", "-bd", "-mx1", "z.7z", "z.bin"],
+    );
+    run(p, "xz", "xz-utils", &["-k", "-1", "z.bin"]);
+    run(p, "bzip2", "bzip2", &["-k", "-1", "z.bin"]);
+    // A 1 GiB hole: a sparse tar of 10 KB that expands to 1 GiB.
+    run(p, "truncate", "coreutils", &["-s", "1G", "hole.bin"]);
+    run(
+        p,
+        "tar",
+        "tar",
+        &["--sparse", "-cf", "hole.tar", "hole.bin"],
+    );
+    for file in ["z.7z", "z.bin.xz", "z.bin.bz2", "hole.tar"] {
+        let bytes = std::fs::read(p.join(file)).expect("read");
+        let started = Instant::now();
+        let l = open_auto(&bytes, &[]);
+        assert_eq!(l.problem, Some(Problem::Ratio), "{file}: {l:?}");
+        assert!(l.members.iter().all(|m| m.data.is_none()), "{file}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{file}: {:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -6,7 +6,7 @@
 
 use std::io::Cursor;
 
-use sevenz_rust2::{Archive, ArchiveReader, EntryDecision, Error, Password};
+use sevenz_rust2::{Archive, BlockDecoder, EncoderMethod, Error, Password};
 
 use super::budget::{guarded, read_capped, Budget, Stop};
 use super::{Listing, Member, Problem};
@@ -51,62 +51,47 @@ pub(super) fn open(bytes: &[u8], budget: &mut Budget, passwords: &[String], list
     if listing.must_stop_extracting() {
         return;
     }
-    let members = listing.members.len() - first;
-    let any_plain = archive
-        .files
-        .iter()
-        .enumerate()
-        .take(members)
-        .any(|(i, e)| !e.is_directory() && !archive.is_file_encrypted(i));
-    if any_plain {
-        decode_pass(
-            bytes,
-            &archive,
-            Password::empty(),
-            None,
-            first,
-            budget,
-            listing,
-        );
-    }
-    let pending_encrypted = |l: &Listing| {
-        l.members[first..]
-            .iter()
-            .any(|m| m.encrypted && m.data.is_none() && m.size > 0 && m.skipped.is_none())
-    };
-    match header_password {
-        Some(p) => {
-            if let Some(pw) = passwords.get(p) {
-                decode_pass(
-                    bytes,
-                    &archive,
-                    Password::new(pw),
-                    Some(p),
-                    first,
-                    budget,
-                    listing,
-                );
-            }
+    // Empty files have no block: nothing to decode.
+    for (i, m) in listing.members.iter_mut().skip(first).enumerate() {
+        let blockless = archive
+            .stream_map
+            .file_block_index
+            .get(i)
+            .is_some_and(Option::is_none);
+        if blockless && !m.is_dir {
+            m.data = Some(Vec::new());
         }
-        None => {
-            for (p, pw) in passwords.iter().enumerate() {
-                if !pending_encrypted(listing) || listing.must_stop_extracting() {
-                    break;
-                }
-                if budget.expired() {
-                    listing.fail(Problem::Deadline);
-                    break;
-                }
-                decode_pass(
-                    bytes,
-                    &archive,
-                    Password::new(pw),
-                    Some(p),
-                    first,
-                    budget,
-                    listing,
-                );
-            }
+    }
+    decode_pass(
+        bytes,
+        &archive,
+        &Password::empty(),
+        None,
+        first,
+        budget,
+        listing,
+    );
+    let candidates: Vec<usize> = match header_password {
+        Some(p) => vec![p],
+        None => (0..passwords.len()).collect(),
+    };
+    for p in candidates {
+        let waiting = listing.members[first..]
+            .iter()
+            .any(|m| m.encrypted && m.data.is_none() && m.skipped.is_none() && !m.is_dir);
+        if !waiting || listing.problem.as_ref().is_some_and(Problem::is_limit) {
+            break;
+        }
+        if let Some(pw) = passwords.get(p) {
+            decode_pass(
+                bytes,
+                &archive,
+                &Password::new(pw),
+                Some(p),
+                first,
+                budget,
+                listing,
+            );
         }
     }
 }
@@ -139,78 +124,111 @@ fn open_headers(
     None
 }
 
-/// Decodes every block with one password, filling members still without data. Encrypted
-/// members are read only by a pass with a candidate (`which`), plain ones only by the pass
-/// without. An entry's data counts once the crate has verified its CRC, i.e. when the next
-/// entry is handed over or the pass ends without error.
+/// Decodes, block by block, the blocks this pass is for: unencrypted ones without a password
+/// (`which` is `None`), encrypted ones with candidate `which`. Blocks are independent, so a
+/// failing block (a wrong password) leaves the others alone. An entry's data counts once the
+/// crate has verified its CRC: when the next entry is handed over or the block ends cleanly.
 fn decode_pass(
     bytes: &[u8],
     archive: &Archive,
-    password: Password,
+    password: &Password,
     which: Option<usize>,
     first: usize,
     budget: &mut Budget,
     listing: &mut Listing,
 ) {
-    let mut reader = ArchiveReader::from_archive(archive.clone(), Cursor::new(bytes), password);
-    // Decoding stays on this thread: the caller already runs us off the async runtime.
-    reader.set_thread_count(1);
-    let mut pending: Option<(usize, Vec<u8>)> = None;
-    let mut stop: Option<Problem> = None;
-    let members = &mut listing.members[first..];
-    let commit = |pending: &mut Option<(usize, Vec<u8>)>, members: &mut [Member]| {
-        if let Some((i, data)) = pending.take() {
-            if let Some(m) = members.get_mut(i) {
-                m.data = Some(data);
-                if m.encrypted {
-                    m.decrypted_with = which;
-                }
-            }
+    let mut source = Cursor::new(bytes);
+    // Compressed input is not counted per entry: judge the ratio against the whole archive.
+    let whole = bytes.len() as u64;
+    for (block, info) in archive.blocks.iter().enumerate() {
+        let encrypted = info
+            .coders
+            .iter()
+            .any(|c| c.encoder_method_id() == EncoderMethod::ID_AES256_SHA256);
+        if encrypted != which.is_some() {
+            continue;
         }
-    };
-    let outcome = guarded("7z", || {
-        reader.for_each_entries_with_decision(|entry, data| {
-            commit(&mut pending, members);
-            if budget.expired() {
-                stop = Some(Problem::Deadline);
-                return Ok(EntryDecision::Stop);
-            }
-            // Entries come block by block; match each to the first unfilled member of its name.
-            let Some(i) = members.iter().position(|m| {
-                m.name == entry.name() && m.data.is_none() && m.skipped.is_none() && !m.is_dir
-            }) else {
-                return Ok(EntryDecision::Continue);
-            };
-            let encrypted = members.get(i).is_some_and(|m| m.encrypted);
-            if encrypted != which.is_some() {
-                // Not this pass's business; encryption is per block, so skip the block.
-                return Ok(EntryDecision::SkipBlock);
-            }
-            // Compressed input is not counted per entry here: judge the ratio against the
-            // whole archive.
-            let whole = bytes.len() as u64;
-            match read_capped(data, budget, entry.size(), &|| whole) {
-                Ok(d) => {
-                    pending = Some((i, d));
-                    Ok(EntryDecision::Continue)
+        if budget.expired() {
+            listing.fail(Problem::Deadline);
+            return;
+        }
+        let Some(&start) = archive.stream_map.block_first_file_index.get(block) else {
+            continue;
+        };
+        let decoder = BlockDecoder::new_with_memory_limit(
+            1,
+            MEM_LIMIT_KB,
+            block,
+            archive,
+            password,
+            &mut source,
+        );
+        let end = start.saturating_add(decoder.entry_count());
+        let members = listing.members.get_mut(first..).unwrap_or_default();
+        let wanted = |m: &Member| !m.is_dir && m.data.is_none() && m.skipped.is_none();
+        if !members
+            .get(start..end)
+            .unwrap_or_default()
+            .iter()
+            .any(wanted)
+        {
+            continue;
+        }
+        let mut pending: Option<(usize, Vec<u8>)> = None;
+        let mut stop: Option<Problem> = None;
+        let mut next = start;
+        let commit = |pending: &mut Option<(usize, Vec<u8>)>, members: &mut [Member]| {
+            if let Some((i, data)) = pending.take() {
+                if let Some(m) = members.get_mut(i) {
+                    m.data = Some(data);
+                    if m.encrypted {
+                        m.decrypted_with = which;
+                    }
                 }
-                Err(Stop::Limit(p)) => {
-                    stop = Some(p);
-                    Ok(EntryDecision::Stop)
-                }
-                Err(Stop::Failed(e)) => Err(Error::from(e)),
             }
-        })
-    });
-    match outcome {
-        Ok(Ok(())) => commit(&mut pending, members),
-        // With a candidate, a failure means a wrong password: the members stay encrypted.
-        Ok(Err(_)) | Err(_) if which.is_some() => {}
-        Ok(Err(e)) => listing.fail(problem(&e)),
-        Err(p) => listing.fail(p),
-    }
-    if let Some(p) = stop {
-        listing.fail(p);
+        };
+        let outcome = guarded("7z", || {
+            decoder.for_each_entries(&mut |entry, data| {
+                commit(&mut pending, members);
+                let i = next;
+                next += 1;
+                if budget.expired() {
+                    stop = Some(Problem::Deadline);
+                    return Ok(false);
+                }
+                // Entries come in block order; past the members we listed (a member limit),
+                // there is nothing to fill.
+                if !members
+                    .get(i)
+                    .is_some_and(|m| m.name == entry.name() && wanted(m))
+                {
+                    return Ok(true);
+                }
+                match read_capped(data, budget, entry.size(), &|| whole) {
+                    Ok(d) => {
+                        pending = Some((i, d));
+                        Ok(true)
+                    }
+                    Err(Stop::Limit(p)) => {
+                        stop = Some(p);
+                        Ok(false)
+                    }
+                    Err(Stop::Failed(e)) => Err(Error::from(e)),
+                }
+            })
+        });
+        match outcome {
+            Ok(Ok(_)) => commit(&mut pending, members),
+            // With a candidate, a failure means a wrong password: the members stay encrypted.
+            Ok(Err(_)) | Err(_) if which.is_some() => {}
+            Ok(Err(e)) => listing.fail(problem(&e)),
+            Err(p) => listing.fail(p),
+        }
+        if let Some(p) = stop {
+            // A limit: no further block is decoded.
+            listing.fail(p);
+            return;
+        }
     }
 }
 
