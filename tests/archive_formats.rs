@@ -748,6 +748,25 @@ proptest! {
         prop_assert_eq!(l.kind, kind);
     }
 
+    /// Flipped bytes in an ISO's descriptors and directories never panic or loop.
+    #[test]
+    fn iso_mutations_never_panic(flips in prop::collection::vec((0x8000usize..0x18000, any::<u8>()), 1..16)) {
+        thread_local!(static ISO: Vec<u8> = {
+            let dir = dir_with(&[("src/d/e/a.exe", PAYLOAD), ("src/b.txt", b"b")]);
+            run(dir.path(), "genisoimage", "genisoimage", &["-quiet", "-R", "-J", "-o", "m.iso", "src"]);
+            std::fs::read(dir.path().join("m.iso")).expect("read iso")
+        });
+        ISO.with(|iso| {
+            let mut b = iso.clone();
+            for (at, v) in &flips {
+                if let Some(x) = b.get_mut(*at) {
+                    *x ^= v | 1;
+                }
+            }
+            let _ = open(&b, Kind::Iso, &mut budget(), &[]);
+        });
+    }
+
     /// Flipped bytes in valid archives never panic.
     #[test]
     fn mutations_never_panic(pick in 0usize..100, flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
@@ -829,4 +848,38 @@ fn bombs_in_every_compressing_format_are_judged() {
             started.elapsed()
         );
     }
+}
+
+#[test]
+fn zip_overlapping_members_are_flagged() {
+    let crc = crc32fast::hash(PAYLOAD);
+    let one = hand_zip(&[ZipEntry {
+        name: b"a.bin",
+        flags: 0,
+        method: 0,
+        crc,
+        data: PAYLOAD,
+        declared: PAYLOAD.len() as u32,
+    }]);
+    let cd = memchr::memmem::find(&one, b"PK\x01\x02").expect("cd");
+    let eocd = one.len() - 22;
+    let entry = &one[cd..eocd];
+    // Three central entries, all pointing at the one local entry.
+    let mut z = one[..eocd].to_vec();
+    for name in [b"b.bin", b"c.bin"] {
+        let mut e = entry.to_vec();
+        e[46..51].copy_from_slice(name);
+        z.extend_from_slice(&e);
+    }
+    let mut end = one[eocd..].to_vec();
+    end[8..10].copy_from_slice(&3u16.to_le_bytes());
+    end[10..12].copy_from_slice(&3u16.to_le_bytes());
+    end[12..16].copy_from_slice(&(3 * entry.len() as u32).to_le_bytes());
+    z.extend_from_slice(&end);
+    let l = open_auto(&z, &[]);
+    assert_eq!(names(&l), ["a.bin", "b.bin", "c.bin"]);
+    assert!(
+        matches!(&l.problem, Some(Problem::Malformed(m)) if m.contains("overlapping")),
+        "{l:?}"
+    );
 }

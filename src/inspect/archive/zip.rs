@@ -42,6 +42,13 @@ pub(super) fn open(bytes: &[u8], budget: &mut Budget, passwords: &[String], list
             return;
         }
     };
+    // Central entries sharing one local entry's data: the overlapping-file bomb, where every
+    // member inflates the same kernel (Fifield, 2019). No ordinary tool writes these.
+    if let Ok(Ok(true)) = guarded("zip", || archive.has_overlapping_files()) {
+        listing.fail(Problem::Malformed(
+            "zip: members share their data (overlapping-file bomb)".into(),
+        ));
+    }
     let mut covered: Vec<(usize, usize)> = Vec::new();
     // The candidate that opened the previous member is tried first on the next one.
     let mut last_good: Option<usize> = None;
