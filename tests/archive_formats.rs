@@ -145,6 +145,27 @@ fn zip_aes_and_zipcrypto_from_the_crate_and_7z() {
         ],
     );
     let aes7 = std::fs::read(dir.path().join("aes7.zip")).expect("read");
+    // Other methods a zip may use: PPMd, bzip2, LZMA (all written by 7z).
+    for (method, file) in [
+        ("PPMd", "ppmd.zip"),
+        ("BZip2", "bz.zip"),
+        ("LZMA", "lzma.zip"),
+    ] {
+        let m = format!("-mm={method}");
+        run(
+            dir.path(),
+            "7z",
+            "p7zip-full",
+            &["a", "-bd", "-tzip", &m, file, "x.exe"],
+        );
+        let l = open_auto(&std::fs::read(dir.path().join(file)).expect("read"), &[]);
+        assert_eq!(l.problem, None, "{method}: {l:?}");
+        assert_eq!(
+            member(&l, "x.exe").data.as_deref(),
+            Some(PAYLOAD),
+            "{method}"
+        );
+    }
     for z in [aes, zc, aes7] {
         let l = open_auto(&z, &[]);
         assert!(member(&l, "x.exe").encrypted, "{l:?}");
@@ -882,4 +903,21 @@ fn zip_overlapping_members_are_flagged() {
         matches!(&l.problem, Some(Problem::Malformed(m)) if m.contains("overlapping")),
         "{l:?}"
     );
+}
+
+#[test]
+fn zip_unknown_method_is_unsupported_but_listed() {
+    // Method 93 (Zstandard) is not built in: C code would be needed.
+    let z = hand_zip(&[ZipEntry {
+        name: b"z.exe",
+        flags: 0,
+        method: 93,
+        crc: 0,
+        data: &[1, 2, 3],
+        declared: 3,
+    }]);
+    let l = open_auto(&z, &[]);
+    assert_eq!(names(&l), ["z.exe"]);
+    assert!(matches!(l.problem, Some(Problem::Unsupported(_))), "{l:?}");
+    assert!(l.members[0].data.is_none() && l.members[0].skipped.is_some());
 }

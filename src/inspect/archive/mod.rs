@@ -4,6 +4,9 @@
 //! Every reader takes the whole archive as a byte slice, never panics (crate calls are wrapped
 //! in `catch_unwind`), charges every produced byte to the budget and stops at its deadline. A
 //! limit reached is a [`Problem`] in the [`Listing`], not an error.
+//!
+//! The work is CPU-bound and synchronous: call it from `spawn_blocking`, not on the runtime.
+//! Panic isolation needs `panic = "unwind"` (the default) in every profile.
 
 mod budget;
 mod iso;

@@ -178,11 +178,16 @@ fn extract(
             listing.fail(p);
         }
         Ok(Ok(Err(Stop::Failed(e)))) => {
-            member.skipped = Some(format!("zip: {e}"));
-            listing.fail(Problem::Malformed(format!(
-                "zip member {}: {e}",
-                member.name
-            )));
+            // The crate reports an unknown method lazily, as an I/O error wrapping its own.
+            let (skipped, problem) = match e.get_ref().and_then(|i| i.downcast_ref::<ZipError>()) {
+                Some(inner) => zip_error(inner, &member.name),
+                None => (
+                    format!("zip: {e}"),
+                    Problem::Malformed(format!("zip member {}: {e}", member.name)),
+                ),
+            };
+            member.skipped = Some(skipped);
+            listing.fail(problem);
         }
         Ok(Err(e)) => {
             let (skipped, problem) = zip_error(&e, &member.name);
