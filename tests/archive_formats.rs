@@ -800,6 +800,13 @@ proptest! {
                 b[i] ^= v | 1;
             }
             let _ = open(&b, *kind, &mut budget(), &["pw".to_string()]);
+            // A tight budget is never exceeded, whatever the damage.
+            let mut tight = Budget::new(3, 40, 100, Duration::from_secs(5));
+            let l = open(&b, *kind, &mut tight, &["pw".to_string()]);
+            let extracted: usize = l.members.iter().filter_map(|m| m.data.as_ref()).map(Vec::len).sum();
+            assert!(extracted <= 40 && l.members.len() <= 3, "{kind:?}: {l:?}");
+            // Bytes decoded before a failure are charged too: the work was done.
+            assert!(tight.bytes_left <= 40 - extracted as u64, "{kind:?}: every byte is charged");
         });
     }
 }
