@@ -43,8 +43,6 @@ pub(super) fn open(bytes: &[u8], budget: &mut Budget, passwords: &[String], list
             size: entry.size(),
             is_dir: entry.is_directory(),
             encrypted,
-            // A header opened with a candidate: the same password protects the content.
-            decrypted_with: if encrypted { header_password } else { None },
             ..Member::default()
         });
     }
@@ -71,6 +69,7 @@ pub(super) fn open(bytes: &[u8], budget: &mut Budget, passwords: &[String], list
         budget,
         listing,
     );
+    // A header opened with a candidate: 7-Zip encrypts the content with the same password.
     let candidates: Vec<usize> = match header_password {
         Some(p) => vec![p],
         None => (0..passwords.len()).collect(),
