@@ -5,6 +5,7 @@ pub mod admin;
 pub mod checks;
 pub mod config;
 pub mod engine;
+pub mod inspect;
 pub mod metrics;
 pub mod runtime;
 pub mod scan;

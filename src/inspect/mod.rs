@@ -1,0 +1,2 @@
+//! Content inspection: MIME walk, sniffing and archives.
+pub mod archive;
