@@ -7,6 +7,7 @@ pub mod config;
 pub mod engine;
 pub mod inspect;
 pub mod metrics;
+pub mod quarantine;
 pub mod runtime;
 pub mod scan;
 pub mod server;

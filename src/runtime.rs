@@ -17,6 +17,7 @@ pub struct Runtime {
     pub source: Source,
     pub engine: Engine,
     pub listeners: HashMap<String, ListenerRuntime>,
+    pub quarantine: crate::quarantine::Store,
 }
 
 /// Per-listener parts built from the config.
@@ -79,6 +80,7 @@ impl Runtime {
             return Err(ConfigErrors(errors));
         }
         Ok(Runtime {
+            quarantine: crate::quarantine::Store::new(base.join(&config.quarantine.dir)),
             engine: Engine::new(checks),
             config,
             source,

@@ -23,6 +23,7 @@ pub struct Config {
     pub limits: Limits,
     pub admin: Admin,
     pub log: Log,
+    pub quarantine: Quarantine,
 }
 
 impl Default for Config {
@@ -34,6 +35,7 @@ impl Default for Config {
             limits: Limits::default(),
             admin: Admin::default(),
             log: Log::default(),
+            quarantine: Quarantine::default(),
         }
     }
 }
@@ -271,4 +273,23 @@ impl Default for Log {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Where quarantined messages are kept, and for how long.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Quarantine {
+    /// Created on first use; must be on local disk (it is fsynced before the client hears 250).
+    pub dir: PathBuf,
+    /// Entries older than this many days are deleted (checked at start and daily).
+    pub retention_days: u32,
+}
+
+impl Default for Quarantine {
+    fn default() -> Self {
+        Quarantine {
+            dir: PathBuf::from("/var/lib/locthu/quarantine"),
+            retention_days: 30,
+        }
+    }
 }

@@ -588,13 +588,26 @@ impl Session {
     async fn deliver(&mut self, tx: &Tx, verdict: &Verdict) -> (Reply, Option<String>) {
         let refusal = match verdict.action() {
             Action::Reject | Action::Tempfail => verdict.refusal(),
-            // Quarantine arrives with the quarantine store; until then nothing may be
-            // accepted that is not delivered, so the message is deferred.
-            Action::Quarantine => Some(Reply::new(
-                451,
-                "4.3.0",
-                "Không lưu được vào khu cách ly / Quarantine unavailable, try again later",
-            )),
+            Action::Quarantine => Some(
+                match self
+                    .rt
+                    .quarantine
+                    .put(&self.conn, &tx.env, verdict, &self.spool)
+                {
+                    Ok(id) => {
+                        info!(conn = self.conn.id, id = %id, "quarantined");
+                        Reply::new(250, "2.0.0", format!("Ok: held for review as {id}"))
+                    }
+                    Err(e) => {
+                        warn!(conn = self.conn.id, error = %e, dir = %self.rt.quarantine.dir().display(), "cannot quarantine");
+                        Reply::new(
+                        451,
+                        "4.3.0",
+                        "Không lưu được vào khu cách ly, thử lại sau / Cannot quarantine, try again later",
+                    )
+                    }
+                },
+            ),
             Action::Accept | Action::Tag => None,
         };
         if let Some(reply) = refusal {
