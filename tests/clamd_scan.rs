@@ -1,0 +1,309 @@
+//! The antivirus check against a real clamd (issue 5). Each test starts its own clamd with a
+//! tiny EICAR database; see `clamd_harness`.
+
+mod clamd_harness;
+
+use std::time::{Duration, Instant};
+
+use clamd_harness::*;
+use locthu::checks::antivirus::{OnError, UNSCANNED};
+use locthu::config::{ByteSize, Span};
+use locthu::engine::{Action, Finding};
+use locthu::metrics::metrics;
+
+fn assert_virus(findings: &[Finding], case: &str) {
+    assert_eq!(findings.len(), 1, "{case}: {findings:?}");
+    let f = &findings[0];
+    assert_eq!(f.rule, "virus", "{case}");
+    assert_eq!(f.action, Action::Reject, "{case}");
+    let reply = f.reply().one_line();
+    assert!(
+        reply.starts_with("550 5.7.1 Phát hiện vi-rút Eicar-")
+            && reply.contains(" / Virus found: Eicar-")
+            && reply.ends_with("(rule virus)"),
+        "{case}: {reply}"
+    );
+}
+
+fn assert_tempfail(findings: &[Finding], case: &str) {
+    assert_eq!(findings.len(), 1, "{case}: {findings:?}");
+    assert_eq!(findings[0].rule, UNSCANNED, "{case}");
+    assert_eq!(findings[0].action, Action::Tempfail, "{case}");
+    assert!(
+        findings[0].reply().one_line().starts_with("451 4.7.1 "),
+        "{case}: {}",
+        findings[0].reply()
+    );
+}
+
+fn scans(result: &str) -> u64 {
+    metrics().clamd_scans.with_label_values(&[result]).get()
+}
+
+#[tokio::test]
+async fn eicar_is_found_wherever_clamd_decodes_it_and_clean_mail_passes() {
+    // Only the whole-file hash signature: a hit proves clamd decoded the base64 part of the
+    // message we streamed, and extracted the member of the (stored, so otherwise raw) zip.
+    let clamd = Clamd::start_with("1M", &[], false);
+    let tcp = antivirus(&[&clamd.tcp], |_| {});
+    let unix = antivirus(&[&clamd.unix], |_| {});
+    let zip = zip_of("eicar.com", EICAR);
+    let zip_in_zip = zip_of("inner.zip", &zip);
+    let attached = mail_with_attachment("eicar.com", EICAR);
+    let viruses_before = metrics().viruses.get();
+    let cases: [(&str, Vec<u8>); 3] = [
+        ("base64 attachment", attached.clone()),
+        ("in a zip", mail_with_attachment("hoso.zip", &zip)),
+        (
+            "in a zip in a zip",
+            mail_with_attachment("hoso.zip", &zip_in_zip),
+        ),
+    ];
+    for (case, msg) in &cases {
+        let found = scan(&tcp, msg).await;
+        assert_virus(&found, case);
+        assert!(
+            found[0]
+                .text
+                .en
+                .ends_with("Eicar-Test-Signature.UNOFFICIAL"),
+            "{case}: {found:?}"
+        );
+    }
+    assert_virus(&scan_spilled(&tcp, &attached).await, "from a spool on disk");
+    assert_virus(&scan(&unix, &attached).await, "over the unix socket");
+    assert!(metrics().viruses.get() >= viruses_before + 5);
+
+    let clean = [
+        text_mail("Kính gửi các đơn vị, xin xem lịch họp."),
+        mail_with_attachment("baocao.pdf", &noise(50_000, 7)),
+        mail_with_attachment("hoso.zip", &zip_of("baocao.txt", b"khong co gi")),
+    ];
+    for msg in &clean {
+        assert!(scan(&tcp, msg).await.is_empty());
+        assert!(scan(&unix, msg).await.is_empty());
+        assert!(scan_spilled(&tcp, msg).await.is_empty());
+    }
+
+    // EICAR inside a longer text body is no longer the exact file: the body signature finds it.
+    let body_clamd = Clamd::start("1M", &[]);
+    let check = antivirus(&[&body_clamd.tcp], |_| {});
+    let body = text_mail(&format!(
+        "Kính gửi,\r\n{}\r\nTrân trọng.",
+        std::str::from_utf8(EICAR).unwrap()
+    ));
+    let found = scan(&check, &body).await;
+    assert_virus(&found, "in the body");
+    assert!(
+        found[0].text.en.contains("Eicar-Body-Signature"),
+        "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn stopped_clamd_tempfails_or_tags_as_configured() {
+    let mut clamd = Clamd::start("1M", &[]);
+    let endpoint = clamd.tcp.clone();
+    clamd.kill();
+    let msg = mail_with_attachment("eicar.com", EICAR);
+
+    let tempfail = antivirus(&[&endpoint], |_| {});
+    assert_tempfail(
+        &scan(&tempfail, &msg).await,
+        "clamd stopped, on_error tempfail",
+    );
+
+    let before = scans("unscanned");
+    let accept = antivirus(&[&endpoint], |c| c.on_error = OnError::Accept);
+    let found = scan(&accept, &msg).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].rule, UNSCANNED);
+    assert_eq!(found[0].action, Action::Tag);
+    assert!(found[0]
+        .text
+        .en
+        .contains("X-Locthu-Virus-Scan: not scanned"));
+    assert_eq!(scans("unscanned"), before + 1);
+    let errors = metrics().render();
+    assert!(
+        errors.contains(&format!(
+            "locthu_clamd_errors_total{{endpoint=\"{endpoint}\",kind=\"connect\"}}"
+        )),
+        "{errors}"
+    );
+}
+
+#[tokio::test]
+async fn stalled_clamd_hits_the_scan_timeout() {
+    // A fake: a real clamd cannot be made to accept a connection and then never answer. This
+    // listener accepts and holds the connections without reading or replying.
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stalled_addr = stalled.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = stalled.accept().await {
+            held.push(s);
+        }
+    });
+    let msg = mail_with_attachment("eicar.com", EICAR);
+    let timeout = Duration::from_millis(500);
+
+    let only_stalled = antivirus(&[&stalled_addr], |c| {
+        c.scan_timeout = Span(timeout);
+        c.health_interval = Span::secs(3600);
+    });
+    let t = Instant::now();
+    assert_tempfail(&scan(&only_stalled, &msg).await, "stalled clamd");
+    let took = t.elapsed();
+    assert!(took >= timeout && took < timeout * 4, "took {took:?}");
+
+    // With a real clamd beside it, the scan is retried there after the timeout, and the
+    // stalled endpoint is then skipped.
+    let clamd = Clamd::start("1M", &[]);
+    let both = antivirus(&[&stalled_addr, &clamd.tcp], |c| {
+        c.scan_timeout = Span(timeout);
+        c.health_interval = Span::secs(3600);
+    });
+    let t = Instant::now();
+    assert_virus(&scan(&both, &msg).await, "retried after the stall");
+    assert!(t.elapsed() >= timeout);
+    let t = Instant::now();
+    for _ in 0..3 {
+        assert_virus(&scan(&both, &msg).await, "stalled endpoint skipped");
+    }
+    assert!(
+        t.elapsed() < timeout,
+        "stalled endpoint was not skipped: {:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_of_two_clamds_mid_run_loses_no_message() {
+    let mut a = Clamd::start("1M", &[]);
+    let b = Clamd::start("1M", &[]);
+    let check = antivirus(&[&a.tcp, &b.unix], |_| {});
+    let infected = mail_with_attachment("eicar.com", EICAR);
+    let clean = mail_with_attachment("baocao.pdf", &noise(300_000, 3));
+
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let check = check.clone();
+        let msg = if i % 2 == 0 {
+            infected.clone()
+        } else {
+            clean.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            // Spread the messages over the kill.
+            tokio::time::sleep(Duration::from_millis(10 * i)).await;
+            (i, scan(&check, &msg).await)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    a.kill();
+    let mut verdicts = 0;
+    for t in tasks {
+        let (i, found) = t.await.unwrap();
+        if i % 2 == 0 {
+            assert_virus(&found, &format!("message {i}"));
+        } else {
+            assert!(found.is_empty(), "message {i}: {found:?}");
+        }
+        verdicts += 1;
+    }
+    assert_eq!(verdicts, 60);
+    // The failover path was taken: scans failed on the killed endpoint and went to the other.
+    let failed_on_a: u64 = ["connect", "io", "protocol"]
+        .iter()
+        .map(|k| {
+            metrics()
+                .clamd_errors
+                .with_label_values(&[a.tcp.as_str(), k])
+                .get()
+        })
+        .sum();
+    assert!(failed_on_a > 0, "no scan failed over");
+    // The health check has marked the killed endpoint down.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let up = metrics()
+        .clamd_endpoint_up
+        .with_label_values(&[a.tcp.as_str()])
+        .get();
+    assert_eq!(up, 0, "killed clamd still marked up");
+}
+
+#[tokio::test]
+async fn message_over_the_stream_limit_is_never_passed_unscanned() {
+    // clamd takes at most 1 MiB per stream here; so does stream_max.
+    let clamd = Clamd::start("1M", &[]);
+    let check = antivirus(&[&clamd.tcp], |_| {});
+
+    // Just under the limit: scanned whole, the virus after 900 kB of other parts is found.
+    let near = {
+        let mut m =
+            b"From: a@example.com\r\nTo: b@ubnd.gov.vn\r\nSubject: big\r\nMIME-Version: 1.0\r\n\
+                      Content-Type: multipart/mixed; boundary=\"b2\"\r\n\r\n--b2\r\n\
+                      Content-Type: text/plain\r\n\r\n"
+                .to_vec();
+        m.extend(std::iter::repeat_n(b"tai lieu hop le\r\n".as_slice(), 52_000).flatten());
+        m.extend_from_slice(b"--b2\r\nContent-Type: application/octet-stream; name=\"e.com\"\r\n");
+        m.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
+        m.extend_from_slice(&base64_lines(EICAR));
+        m.extend_from_slice(b"--b2--\r\n");
+        m
+    };
+    assert!(
+        near.len() > 880_000 && near.len() < 1 << 20,
+        "{}",
+        near.len()
+    );
+    assert_virus(&scan_spilled(&check, &near).await, "just under stream_max");
+
+    // Over stream_max: not sent, a permanent `unscannable` refusal naming the sizes.
+    let over = mail_with_attachment("hoso.pdf", &noise(1_200_000, 5));
+    let before = scans("unscannable");
+    let found = scan_spilled(&check, &over).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].rule, "unscannable");
+    assert_eq!(found[0].action, Action::Reject);
+    let reply = found[0].reply().one_line();
+    assert!(
+        reply.starts_with("552 5.3.4 Thư quá lớn để quét vi-rút") && reply.contains("1 MiB"),
+        "{reply}"
+    );
+    assert_eq!(scans("unscannable"), before + 1);
+
+    // stream_max set above clamd's StreamMaxLength (a misconfiguration the start-up probe
+    // logs): clamd refuses the stream and on_error decides; the message still never passes
+    // silently.
+    let wrong = antivirus(&[&clamd.tcp], |c| c.stream_max = ByteSize(2 << 20));
+    assert_tempfail(&scan(&wrong, &over).await, "clamd refuses the stream");
+    let wrong_accept = antivirus(&[&clamd.tcp], |c| {
+        c.stream_max = ByteSize(2 << 20);
+        c.on_error = OnError::Accept;
+    });
+    let found = scan(&wrong_accept, &over).await;
+    assert_eq!(found[0].action, Action::Tag, "{found:?}");
+    let size_limit = metrics()
+        .clamd_errors
+        .with_label_values(&[clamd.tcp.as_str(), "size_limit"])
+        .get();
+    assert!(size_limit >= 2, "size_limit errors: {size_limit}");
+}
+
+#[tokio::test]
+async fn members_clamd_cannot_scan_fully_are_unscannable() {
+    // With AlertExceedsMax (set by the harness) clamd reports a member past MaxFileSize as
+    // Heuristics.Limits.Exceeded.MaxFileSize instead of calling the message clean.
+    let clamd = Clamd::start("4M", &["MaxFileSize 200K"]);
+    let check = antivirus(&[&clamd.tcp], |c| c.stream_max = ByteSize(4 << 20));
+    let zip = zip_of("big.bin", &noise(400_000, 9));
+    let found = scan(&check, &mail_with_attachment("hoso.zip", &zip)).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].rule, "unscannable", "{found:?}");
+    assert!(
+        found[0].text.en.contains("Heuristics.Limits.Exceeded"),
+        "{found:?}"
+    );
+}
