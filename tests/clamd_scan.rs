@@ -3,6 +3,8 @@
 
 mod clamd_harness;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clamd_harness::*;
@@ -183,47 +185,51 @@ async fn killing_one_of_two_clamds_mid_run_loses_no_message() {
     let mut a = Clamd::start("1M", &[]);
     let b = Clamd::start("1M", &[]);
     let check = antivirus(&[&a.tcp, &b.unix], |_| {});
-    let infected = mail_with_attachment("eicar.com", EICAR);
-    let clean = mail_with_attachment("baocao.pdf", &noise(300_000, 3));
+    let infected = Arc::new(mail_with_attachment("eicar.com", EICAR));
+    let clean = Arc::new(mail_with_attachment("baocao.pdf", &noise(500_000, 3)));
 
-    let mut tasks = Vec::new();
-    for i in 0..60 {
-        let check = check.clone();
-        let msg = if i % 2 == 0 {
-            infected.clone()
-        } else {
-            clean.clone()
-        };
-        tasks.push(tokio::spawn(async move {
-            // Spread the messages over the kill.
-            tokio::time::sleep(Duration::from_millis(10 * i)).await;
-            (i, scan(&check, &msg).await)
+    // 20 sessions scan 5 messages each; clamd A is killed once a fifth of them have their
+    // verdict, so scans are in flight on it (their connections break) and more are to come
+    // (their connects are refused, then A is skipped).
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut sessions = Vec::new();
+    for s in 0..20usize {
+        let (check, infected, clean, done) =
+            (check.clone(), infected.clone(), clean.clone(), done.clone());
+        sessions.push(tokio::spawn(async move {
+            let mut verdicts = Vec::new();
+            for j in 0..5 {
+                let bad = (s + j) % 2 == 0;
+                let found = scan(&check, if bad { &infected } else { &clean }).await;
+                done.fetch_add(1, Ordering::Relaxed);
+                verdicts.push((format!("session {s} message {j}"), bad, found));
+            }
+            verdicts
         }));
     }
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    while done.load(Ordering::Relaxed) < 20 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     a.kill();
     let mut verdicts = 0;
-    for t in tasks {
-        let (i, found) = t.await.unwrap();
-        if i % 2 == 0 {
-            assert_virus(&found, &format!("message {i}"));
-        } else {
-            assert!(found.is_empty(), "message {i}: {found:?}");
+    for s in sessions {
+        for (case, bad, found) in s.await.unwrap() {
+            if bad {
+                assert_virus(&found, &case);
+            } else {
+                assert!(found.is_empty(), "{case}: {found:?}");
+            }
+            verdicts += 1;
         }
-        verdicts += 1;
     }
-    assert_eq!(verdicts, 60);
-    // The failover path was taken: scans failed on the killed endpoint and went to the other.
-    let failed_on_a: u64 = ["connect", "io", "protocol"]
-        .iter()
-        .map(|k| {
-            metrics()
-                .clamd_errors
-                .with_label_values(&[a.tcp.as_str(), k])
-                .get()
-        })
-        .sum();
-    assert!(failed_on_a > 0, "no scan failed over");
+    assert_eq!(verdicts, 100);
+    // The failover path was taken: scans broke on the killed endpoint mid-stream and were
+    // retried on the other.
+    let broken = metrics()
+        .clamd_errors
+        .with_label_values(&[a.tcp.as_str(), "io"])
+        .get();
+    assert!(broken > 0, "no scan was in flight on the killed clamd");
     // The health check has marked the killed endpoint down.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let up = metrics()

@@ -255,6 +255,13 @@ async fn read_reply<R: AsyncRead + Unpin + ?Sized>(rd: &mut R) -> Result<String,
         match reply.push(&buf[..n], n == 0) {
             Progress::Complete(s) => return Ok(s),
             Progress::NeedMore => {}
+            // A close is the connection failing (clamd died or restarted), not a bad reply.
+            Progress::Invalid(why) if n == 0 => {
+                return Err(ClamdError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    why,
+                )))
+            }
             Progress::Invalid(why) => return Err(ClamdError::Protocol(why.into())),
         }
     }
