@@ -240,6 +240,68 @@ async fn killing_one_of_two_clamds_mid_run_loses_no_message() {
 }
 
 #[tokio::test]
+async fn a_failed_endpoint_is_skipped_until_it_answers_again() {
+    let mut a = Clamd::start("1M", &[]);
+    let b = Clamd::start("1M", &[]);
+    let check = antivirus(&[&a.tcp, &b.tcp], |_| {});
+    let up = |ep: &str| metrics().clamd_endpoint_up.with_label_values(&[ep]).get();
+    let refused = |ep: &str| {
+        metrics()
+            .clamd_errors
+            .with_label_values(&[ep, "connect"])
+            .get()
+    };
+    let msg = mail_with_attachment("eicar.com", EICAR);
+    let found_in_log = |c: &Clamd| {
+        c.log()
+            .lines()
+            .filter(|l| l.contains("instream(") && l.ends_with(" FOUND"))
+            .count()
+    };
+
+    a.kill();
+    // The first scan that meets the dead endpoint marks it down and is retried on b.
+    for _ in 0..2 {
+        assert_virus(&scan(&check, &msg).await, "a down, b up");
+    }
+    assert_eq!(up(&a.tcp), 0);
+    let refused_while_down = refused(&a.tcp);
+    for _ in 0..6 {
+        assert_virus(&scan(&check, &msg).await, "a skipped");
+    }
+    // Skipped: no scan tried it, only the health checks (one every 200 ms) did.
+    assert!(refused(&a.tcp) <= refused_while_down + 3);
+
+    a.restart();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while up(&a.tcp) == 0 {
+        assert!(Instant::now() < deadline, "restarted clamd not marked up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = found_in_log(&a);
+    for _ in 0..4 {
+        assert_virus(&scan(&check, &msg).await, "a back");
+    }
+    assert!(
+        found_in_log(&a) > before,
+        "restarted clamd got no scans:\n{}",
+        a.log()
+    );
+}
+
+#[tokio::test]
+async fn unix_socket_outage_tempfails() {
+    let mut clamd = Clamd::start("1M", &[]);
+    let endpoint = clamd.unix.clone();
+    clamd.kill();
+    let check = antivirus(&[&endpoint], |_| {});
+    let msg = text_mail("hi");
+    assert_tempfail(&scan(&check, &msg).await, "unix socket of a dead clamd");
+    std::fs::remove_file(clamd.socket_path()).ok();
+    assert_tempfail(&scan(&check, &msg).await, "unix socket gone");
+}
+
+#[tokio::test]
 async fn message_over_the_stream_limit_is_never_passed_unscanned() {
     // clamd takes at most 1 MiB per stream here; so does stream_max.
     let clamd = Clamd::start("1M", &[]);

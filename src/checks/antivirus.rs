@@ -65,7 +65,9 @@ pub struct AntivirusConfig {
     /// `host:port` or `unix:/path`; used in turn, a failed one skipped until it answers again.
     pub endpoints: Vec<String>,
     pub connect_timeout: Span,
-    /// Bounds one attempt from the first byte sent to clamd's reply.
+    /// Bounds one attempt from the first byte sent to clamd's reply. A scan tries each endpoint
+    /// at most once, so it ends within endpoints × (connect_timeout + scan_timeout); keep that
+    /// under the client's patience (Postfix's smtpd_proxy_timeout is 100s).
     pub scan_timeout: Span,
     /// How often each endpoint is sent PING.
     pub health_interval: Span,
@@ -86,7 +88,7 @@ impl Default for AntivirusConfig {
             enabled: false,
             endpoints: vec!["127.0.0.1:3310".into()],
             connect_timeout: Span::secs(2),
-            scan_timeout: Span::secs(120),
+            scan_timeout: Span::secs(60),
             health_interval: Span::secs(5),
             on_error: OnError::Tempfail,
             action: Action::Reject,

@@ -35,6 +35,8 @@ const START_DEADLINE: Duration = Duration::from_secs(60);
 
 pub struct Clamd {
     child: Option<Child>,
+    bin: PathBuf,
+    conf: PathBuf,
     pub dir: tempfile::TempDir,
     /// `127.0.0.1:PORT`.
     pub tcp: String,
@@ -83,6 +85,7 @@ impl Clamd {
              TemporaryDirectory {tmp}\n\
              LogFile {log}\n\
              LogTime yes\n\
+             LogVerbose yes\n\
              AlertExceedsMax yes\n\
              SelfCheck 3600\n",
             db = db.display(),
@@ -96,22 +99,37 @@ impl Clamd {
         }
         let conf_path = dir.path().join("clamd.conf");
         std::fs::write(&conf_path, conf).unwrap();
-        let started = Instant::now();
-        let child = Command::new(&bin)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
         let mut clamd = Clamd {
-            child: Some(child),
+            child: None,
+            bin,
+            conf: conf_path,
             tcp: format!("127.0.0.1:{port}"),
             unix: format!("unix:{}", sock.display()),
             dir,
             started_in: Duration::ZERO,
         };
+        clamd.spawn();
+        clamd
+    }
+
+    /// Starts clamd again (same config, port and socket) after [`Clamd::kill`].
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        let started = Instant::now();
+        let child = Command::new(&self.bin)
+            .arg("-c")
+            .arg(&self.conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
+        self.child = Some(child);
+        let clamd = self;
         loop {
             if ping(&clamd.tcp) {
                 break;
@@ -139,7 +157,6 @@ impl Clamd {
             "clamd on {} answered PING after {:?}",
             clamd.tcp, clamd.started_in
         );
-        clamd
     }
 
     /// clamd's log so far.
