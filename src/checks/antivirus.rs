@@ -19,6 +19,15 @@
 //! * clamd's `Heuristics.Limits.Exceeded.*` verdicts (with `AlertExceedsMax yes`: a member
 //!   past `MaxFileSize` and so on) are the same case seen from inside and get the same rule.
 //!
+//! clamd.conf for a 40 MB message cap (clamd's `M` is MiB):
+//!
+//! ```text
+//! StreamMaxLength 40M    # the whole message, as INSTREAM sends it
+//! MaxFileSize 40M        # each file clamd extracts from it
+//! MaxScanSize 200M       # everything scanned per message, archives expanded
+//! AlertExceedsMax yes    # report what a limit stopped instead of answering OK
+//! ```
+//!
 //! Why not scan decoded MIME parts separately: a decoded 25 MB part still meets clamd's
 //! `MaxFileSize` (25 MB by default), so clamd.conf must be raised anyway; a second MIME parser
 //! in the gateway that disagrees with the recipient's mail client is an evasion route; and the
@@ -135,6 +144,20 @@ impl AntivirusConfig {
             }
         }
         errs
+    }
+
+    /// A warning when legal messages (up to the gateway's `message_size`) could exceed
+    /// `stream_max` and so be refused as `unscannable`; for the start-up log and
+    /// `check-config`.
+    pub fn size_gap(&self, message_size: ByteSize) -> Option<String> {
+        (self.enabled && self.stream_max < message_size).then(|| {
+            format!(
+                "[antivirus] stream_max ({}) is below limits.message_size ({message_size}): \
+                 messages in between are refused as unscannable. Raise clamd's StreamMaxLength \
+                 (and MaxScanSize, MaxFileSize) to at least {message_size}, then stream_max",
+                self.stream_max
+            )
+        })
     }
 }
 
@@ -330,6 +353,18 @@ mod tests {
         assert_eq!(cfg.stream_max.bytes(), 50 << 20);
         assert!(toml::from_str::<AntivirusConfig>("endpoint = \"x:1\"").is_err());
         assert!(toml::from_str::<AntivirusConfig>("on_error = \"ignore\"").is_err());
+    }
+
+    #[test]
+    fn a_stream_limit_below_the_message_size_is_reported() {
+        let mut cfg = AntivirusConfig {
+            enabled: true,
+            ..Default::default()
+        };
+        let warning = cfg.size_gap(ByteSize(40_000_000)).unwrap();
+        assert!(warning.contains("StreamMaxLength"), "{warning}");
+        cfg.stream_max = ByteSize(40_000_000);
+        assert!(cfg.size_gap(ByteSize(40_000_000)).is_none());
     }
 
     #[test]
