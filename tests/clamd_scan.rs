@@ -375,3 +375,54 @@ async fn members_clamd_cannot_scan_fully_are_unscannable() {
         "{found:?}"
     );
 }
+
+/// A content check that rereads the whole spooled message while the scan streams it, as the
+/// MIME walk does.
+struct Rereader;
+
+impl locthu::engine::Check for Rereader {
+    fn name(&self) -> &'static str {
+        "rereader"
+    }
+
+    fn data<'a>(
+        &'a self,
+        _conn: &'a locthu::engine::Connection,
+        _env: &'a locthu::engine::Envelope,
+        msg: &'a locthu::spool::Spool,
+    ) -> locthu::engine::CheckFuture<'a> {
+        Box::pin(async move {
+            for _ in 0..200 {
+                assert_eq!(msg.bytes().unwrap().len() as u64, msg.len());
+                tokio::task::yield_now().await;
+            }
+            Vec::new()
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_tail_of_a_spilled_message_is_scanned_while_other_checks_read_it() {
+    let clamd = Clamd::start_with("1M", &[], false);
+    let engine =
+        locthu::engine::Engine::new(vec![antivirus(&[&clamd.tcp], |_| {}), Arc::new(Rereader)]);
+    // The virus is in the last part, after 700 kB of others.
+    let mut msg =
+        b"From: a@example.com\r\nTo: b@ubnd.gov.vn\r\nSubject: tail\r\nMIME-Version: 1.0\r\n\
+                    Content-Type: multipart/mixed; boundary=\"b3\"\r\n\r\n--b3\r\n\
+                    Content-Type: application/octet-stream; name=\"a.bin\"\r\n\
+                    Content-Transfer-Encoding: base64\r\n\r\n"
+            .to_vec();
+    msg.extend_from_slice(&base64_lines(&noise(520_000, 11)));
+    msg.extend_from_slice(b"--b3\r\nContent-Type: application/octet-stream; name=\"e.com\"\r\n");
+    msg.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
+    msg.extend_from_slice(&base64_lines(EICAR));
+    msg.extend_from_slice(b"--b3--\r\n");
+    let dir = tempfile::tempdir().unwrap();
+    let mut spool = locthu::spool::Spool::new(dir.path(), 4096);
+    spool.write(&msg).unwrap();
+    let verdict = engine
+        .data(&conn(), &locthu::engine::Envelope::default(), &spool)
+        .await;
+    assert_eq!(verdict.rules(), vec!["virus"], "{:?}", verdict.findings);
+}
