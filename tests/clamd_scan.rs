@@ -426,3 +426,25 @@ async fn the_tail_of_a_spilled_message_is_scanned_while_other_checks_read_it() {
         .await;
     assert_eq!(verdict.rules(), vec!["virus"], "{:?}", verdict.findings);
 }
+
+#[tokio::test]
+async fn ping_and_version_answer_over_tcp_and_unix() {
+    use locthu::clamd::{Client, Endpoint};
+    let clamd = Clamd::start("1M", &[]);
+    for ep in [&clamd.tcp, &clamd.unix] {
+        let client = Client::new(
+            Endpoint::parse(ep).unwrap(),
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+        );
+        client.ping().await.unwrap();
+        let version = client.version().await.unwrap();
+        assert!(version.starts_with("ClamAV 1."), "{version}");
+        let mut eicar = EICAR;
+        let verdict = client.scan(&mut eicar).await.unwrap();
+        assert_eq!(
+            verdict,
+            locthu::clamd::Verdict::Found("Eicar-Body-Signature.UNOFFICIAL".into())
+        );
+    }
+}

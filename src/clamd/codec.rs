@@ -121,12 +121,18 @@ pub fn parse_scan_reply(reply: &str) -> ScanReply {
     ScanReply::Unexpected(sanitize_name(reply))
 }
 
-/// Printable ASCII only, at most [`MAX_NAME`] characters: names go into SMTP replies, headers
+/// Printable ASCII (space included) only, at most [`MAX_NAME`] characters: names go into SMTP replies, headers
 /// and logs, and come from signatures anyone can write.
 pub fn sanitize_name(name: &str) -> String {
     let mut out: String = name
         .chars()
-        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(MAX_NAME)
         .collect();
     if name.chars().count() > MAX_NAME {
@@ -222,7 +228,7 @@ mod tests {
         );
         assert_eq!(
             parse_scan_reply("Can't allocate memory ERROR"),
-            ScanReply::Error("Can't_allocate_memory_ERROR".into())
+            ScanReply::Error("Can't allocate memory ERROR".into())
         );
         // Substring matching would call these clean or infected.
         assert_eq!(
@@ -242,7 +248,7 @@ mod tests {
 
     #[test]
     fn names_are_printable_ascii_and_bounded() {
-        assert_eq!(sanitize_name("Win.Trojan\r\n250 ok"), "Win.Trojan__250_ok");
+        assert_eq!(sanitize_name("Win.Trojan\r\n250 ok"), "Win.Trojan__250 ok");
         assert_eq!(sanitize_name("Vi-rút"), "Vi-r_t");
         let long = "A".repeat(500);
         let s = sanitize_name(&long);
