@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod checks;
+pub mod clamd;
 pub mod config;
 pub mod engine;
 pub mod inspect;

@@ -1,4 +1,5 @@
 //! The checks, one rule family per file.
 
+pub mod antivirus;
 pub mod relay;
 pub mod size;
