@@ -190,6 +190,9 @@ async fn serve(
     }
     let admin = rt.config.admin.listen.clone();
     info!(checks = ?rt.engine.check_names(), "engine ready");
+    for w in &rt.warnings {
+        tracing::warn!("{w}");
+    }
     let workers = match Workers::start(rt.config.server.workers) {
         Ok(w) => w,
         Err(e) => {

@@ -49,7 +49,7 @@ use crate::spool::Spool;
 
 /// Rule of a message passed or deferred because no clamd could scan it (a transient cause,
 /// unlike `unscannable`, which the content itself causes).
-pub const UNSCANNED: &str = "unscanned";
+pub const UNSCANNED: &str = rule::UNSCANNED;
 
 /// The header the tag action should add when a message passes unscanned (`on_error = accept`).
 pub const UNSCANNED_HEADER: (&str, &str) =

@@ -24,6 +24,7 @@ pub struct Config {
     pub admin: Admin,
     pub log: Log,
     pub quarantine: Quarantine,
+    pub antivirus: crate::checks::antivirus::AntivirusConfig,
 }
 
 impl Default for Config {
@@ -36,6 +37,7 @@ impl Default for Config {
             admin: Admin::default(),
             log: Log::default(),
             quarantine: Quarantine::default(),
+            antivirus: Default::default(),
         }
     }
 }

@@ -967,7 +967,12 @@ fn tag_headers(verdict: &Verdict, host: &str) -> Vec<u8> {
         return Vec::new();
     }
     let rules = verdict.rules().join(", ");
-    format!("X-Locthu-Action: tag ({host})\r\nX-Locthu-Rules: {rules}\r\n").into_bytes()
+    let mut h = format!("X-Locthu-Action: tag ({host})\r\nX-Locthu-Rules: {rules}\r\n");
+    if verdict.rules().contains(&rule::UNSCANNED) {
+        let (name, value) = crate::checks::antivirus::UNSCANNED_HEADER;
+        h.push_str(&format!("{name}: {value}\r\n"));
+    }
+    h.into_bytes()
 }
 
 fn command_error_reply(e: &CommandError) -> Reply {
