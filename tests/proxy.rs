@@ -324,3 +324,100 @@ fn metrics_count_transactions_by_action_and_rule() {
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(gw.admin_get("/readyz").0, 503);
 }
+
+#[test]
+fn limits_on_recipients_connections_and_headers() {
+    let sink = Sink::start(&[]);
+    let config = BASE.replace(
+        "[limits]",
+        "[limits]\nmax_recipients = 3\nmax_connections_per_ip = 2\nheader_size = \"2KiB\"",
+    );
+    let gw = Gateway::start(&config, sink.addr);
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250");
+    d.cmd("MAIL FROM:<a@angiang.gov.vn>", "250");
+    for i in 0..3 {
+        d.cmd(&format!("RCPT TO:<r{i}@angiang.gov.vn>"), "250");
+    }
+    // RFC 5321 4.5.3.1.10: the client sends the rest in another transaction.
+    d.cmd("RCPT TO:<r3@angiang.gov.vn>", "452 4.5.3");
+    d.cmd("DATA", "354");
+    let header = format!(
+        "Subject: big header\r\nX-Filler: {}\r\n\r\nbody\r\n",
+        "y".repeat(3000)
+    );
+    d.send(&stuff(&header));
+    let r = d.reply();
+    assert!(
+        r.starts_with("552 5.3.4") && r.contains("header-size"),
+        "{r}"
+    );
+    // A third connection from the same address is refused with 421; the first two work.
+    let _second = Dialog::open(gw.addr);
+    let mut third = std::net::TcpStream::connect(gw.addr).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = String::new();
+    std::io::Read::read_to_string(&mut third, &mut buf).unwrap();
+    assert!(buf.starts_with("421 4.7.0"), "{buf}");
+    assert!(sink.messages().is_empty());
+}
+
+#[test]
+fn starttls_is_offered_with_a_certificate_and_plaintext_after_it_is_discarded() {
+    let sink = Sink::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["gw.test".to_string()]).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let config = BASE.replace(
+        "role = \"inbound\"",
+        &format!(
+            "role = \"inbound\"\ntls = {{ cert = \"{0}/cert.pem\", key = \"{0}/key.pem\" }}",
+            dir.path().display()
+        ),
+    );
+    let gw = Gateway::start(&config, sink.addr);
+    // swaks is a real TLS-capable client.
+    let out = std::process::Command::new(common::require("swaks"))
+        .args([
+            "--server",
+            &gw.addr.to_string(),
+            "--tls",
+            "--from",
+            "a@angiang.gov.vn",
+            "--to",
+            "b@angiang.gov.vn",
+        ])
+        .args(["--ehlo", "client.example", "--header", "Subject: over tls"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("STARTTLS") && text.contains("TLS started"),
+        "{text}"
+    );
+    let got = sink.wait_messages(1);
+    assert!(got[0].contains("Subject: over tls"));
+    // A command injected after STARTTLS in the same packet must not be executed (CVE-2011-0411).
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250-");
+    d.send(b"STARTTLS\r\nRSET\r\n");
+    d.expect("220 2.0.0");
+    // The next bytes are TLS; if RSET had been queued, a plaintext "250" would arrive now.
+    d.stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let n = std::io::Read::read(&mut d.stream, &mut buf).unwrap_or(0);
+    assert!(
+        !buf[..n].starts_with(b"250"),
+        "plaintext after STARTTLS was executed"
+    );
+}
