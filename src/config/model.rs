@@ -206,6 +206,9 @@ pub struct Limits {
     pub command_timeout: Span,
     /// How long to wait for more DATA bytes (RFC 5321 4.5.3.2.6).
     pub data_timeout: Span,
+    /// From the end of DATA to our answer: checks and the upstream's reply together. Keep it
+    /// under Postfix's `smtpd_proxy_timeout` (100 s) when locthu is its proxy filter.
+    pub end_of_data_timeout: Span,
     /// Simultaneous client connections, all listeners together.
     pub max_connections: usize,
     /// Simultaneous client connections from one IP address.
@@ -224,6 +227,7 @@ impl Default for Limits {
             header_size: ByteSize(256 * 1024),
             command_timeout: Span::secs(300),
             data_timeout: Span::secs(300),
+            end_of_data_timeout: Span::secs(90),
             max_connections: 500,
             max_connections_per_ip: 50,
             max_bad_commands: 20,

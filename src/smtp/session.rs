@@ -538,6 +538,10 @@ impl Session {
             }
         };
         let mut tx = self.tx.take()?;
+        // Everything after the end of DATA shares one deadline: a before-queue proxy in front of
+        // us (Postfix's smtpd_proxy_timeout, 100 s) gives up on us after that.
+        let deadline =
+            tokio::time::Instant::now() + self.rt.config.limits.end_of_data_timeout.get();
         tx.env.size = faults.size;
         metrics()
             .bytes
@@ -555,9 +559,19 @@ impl Session {
         }
         let verdict = match self.protocol_findings(&faults) {
             Some(v) => v,
-            None => self.rt.engine.data(&self.conn, &tx.env, &self.spool).await,
+            None => {
+                let checks = self.rt.engine.data(&self.conn, &tx.env, &self.spool);
+                match tokio::time::timeout_at(deadline, checks).await {
+                    Ok(v) => v,
+                    Err(_) => Verdict::new(vec![Finding::new(
+                        rule::CHECK_TIMEOUT,
+                        Action::Tempfail,
+                        Bilingual::new("Kiểm tra thư quá thời gian", "Checks took too long"),
+                    )]),
+                }
+            }
         };
-        let (reply, upstream_reply) = self.deliver(&tx, &verdict).await;
+        let (reply, upstream_reply) = self.deliver(&tx, &verdict, deadline).await;
         self.count(&verdict);
         metrics()
             .transaction_seconds
@@ -585,7 +599,12 @@ impl Session {
 
     /// Sends the judged message on, or refuses it; returns the client's reply and the
     /// upstream's, when there was one.
-    async fn deliver(&mut self, tx: &Tx, verdict: &Verdict) -> (Reply, Option<String>) {
+    async fn deliver(
+        &mut self,
+        tx: &Tx,
+        verdict: &Verdict,
+        deadline: tokio::time::Instant,
+    ) -> (Reply, Option<String>) {
         let refusal = match verdict.action() {
             Action::Reject | Action::Tempfail => verdict.refusal(),
             Action::Quarantine => Some(
@@ -621,7 +640,10 @@ impl Session {
                 None,
             );
         };
-        match up.send_message(&headers, &self.spool).await {
+        let sent = tokio::time::timeout_at(deadline, up.send_message(&headers, &self.spool))
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout("the end-of-data deadline")));
+        match sent {
             Ok((reply, sent)) => {
                 metrics().bytes.with_label_values(&["out"]).inc_by(sent);
                 let shown = reply.one_line();
