@@ -421,3 +421,35 @@ fn starttls_is_offered_with_a_certificate_and_plaintext_after_it_is_discarded() 
         "plaintext after STARTTLS was executed"
     );
 }
+
+#[test]
+fn chunking_bdat_delivers_the_same_message_and_stays_in_step() {
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    let mut d = Dialog::open(gw.addr);
+    let ehlo = d.cmd("EHLO client.example", "250");
+    assert!(ehlo.contains("CHUNKING"), "{ehlo}");
+    // Without recipients the chunk is still read whole, then refused.
+    d.cmd("MAIL FROM:<a@angiang.gov.vn>", "250");
+    d.send(b"BDAT 9 LAST\r\nRSET\r\nxyz");
+    d.expect("554 5.5.1");
+    d.cmd("RSET", "250");
+    let part1 = "Subject: chunks\r\n\r\n.a line with a dot\r\n";
+    let part2 = "QUIT\r\nlast line\r\n";
+    d.cmd("MAIL FROM:<a@angiang.gov.vn>", "250");
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "250");
+    // Pipelined: both chunks and a NOOP in one write; chunk bytes that look like commands are data.
+    let mut batch = format!("BDAT {}\r\n{part1}", part1.len()).into_bytes();
+    batch.extend_from_slice(format!("BDAT {} LAST\r\n{part2}NOOP\r\n", part2.len()).as_bytes());
+    d.send(&batch);
+    d.expect("250 2.0.0");
+    d.expect("250");
+    d.expect("250");
+    d.cmd("QUIT", "221");
+    let got = sink.wait_messages(1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        dumped_content(&got[0]),
+        format!("{part1}{part2}").replace("\r\n", "\n")
+    );
+}
