@@ -373,7 +373,7 @@ mod tests {
         assert_eq!(
             fed,
             Fed {
-                consumed: 12,
+                consumed: 11,
                 done: false
             }
         );
