@@ -1,0 +1,417 @@
+//! Content inspection: the MIME walk that yields every part a person could open (nested
+//! multiparts, attached messages, uuencoded blocks, TNEF contents, archive members), each with
+//! its names, decoded size and sniffed type. The rules that judge a [`Report`] live in
+//! `crate::checks::inspect`.
+
+pub mod archive;
+mod mime;
+pub mod names;
+mod ole;
+pub mod passwords;
+pub mod sniff;
+pub mod tnef;
+pub mod uu;
+mod zipdir;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use sniff::Sniff;
+
+/// How much of a body is decoded to sniff it when its first bytes do not ask for all of it;
+/// ISO 9660 puts its magic at 32 769.
+const SNIFF_PREFIX: usize = 40 * 1024;
+/// Caps on the small readers (STYLE.md habit 4).
+const MAX_TNEF_ATTACHMENTS: usize = 256;
+const MAX_UU_BLOCKS: usize = 64;
+/// Text searched for password candidates, in total.
+const MAX_PASSWORD_TEXT: usize = 512 * 1024;
+
+/// Every cap of one walk.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// MIME nesting (multiparts and attached messages).
+    pub mime_depth: usize,
+    /// MIME parts in the whole message, attached messages included.
+    pub mime_parts: usize,
+    /// Archive levels opened (a zip in a zip is 2).
+    pub archive_depth: usize,
+    /// Archive members listed, all archives together.
+    pub archive_members: usize,
+    /// Bytes expanded from archives, all together.
+    pub archive_bytes: u64,
+    /// Largest expansion ratio of a member.
+    pub archive_ratio: u64,
+    /// Wall-clock time for the whole walk.
+    pub deadline: Duration,
+    /// Password candidates taken from the text (0: none tried).
+    pub max_passwords: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            mime_depth: 32,
+            mime_parts: 2000,
+            archive_depth: 4,
+            archive_members: 1000,
+            archive_bytes: 50_000_000,
+            archive_ratio: 100,
+            deadline: Duration::from_secs(10),
+            max_passwords: 8,
+        }
+    }
+}
+
+/// Where a part came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Mime,
+    Uuencode,
+    Tnef,
+    Archive,
+}
+
+/// One thing a person could open.
+#[derive(Debug, Clone, Serialize)]
+pub struct Part {
+    /// `bao-cao.zip/setup.exe`; attached messages' names prefix their parts.
+    pub path: String,
+    /// Every name it was given, NFC.
+    pub names: Vec<String>,
+    /// Decoded size in bytes (members: their uncompressed size).
+    pub size: u64,
+    pub sniff: Sniff,
+    pub origin: Origin,
+    /// Containers (TNEF, uuencode, archives) between the MIME part and this one.
+    pub depth: usize,
+    /// True for a MIME part offered as an attachment (what the size rules count).
+    pub attachment: bool,
+    /// True when the content was not available (an encrypted member, a member not extracted).
+    pub content_unknown: bool,
+    /// The password candidate that opened it, when it was encrypted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opened_with: Option<String>,
+}
+
+/// A password-protected archive.
+#[derive(Debug, Clone, Serialize)]
+pub struct Encrypted {
+    pub path: String,
+    pub kind: &'static str,
+    /// The member list itself is encrypted (7z `-mhe`, rar `-hp`).
+    pub headers: bool,
+    /// Encrypted members (names as listed).
+    pub members: Vec<String>,
+    /// True when a password candidate from the message opened it.
+    pub opened: bool,
+}
+
+/// Why something could not be inspected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "reason", content = "detail")]
+pub enum Reason {
+    MimeLimit(String),
+    ArchiveDepth,
+    TooManyMembers,
+    TooLarge,
+    Ratio,
+    Deadline,
+    Malformed(String),
+    Unsupported(String),
+    Internal,
+}
+
+impl Reason {
+    /// (Vietnamese, English) for findings.
+    pub fn texts(&self) -> (String, String) {
+        match self {
+            Reason::MimeLimit(s) => (
+                "cấu trúc MIME vượt giới hạn".into(),
+                format!("MIME structure over limits ({s})"),
+            ),
+            Reason::ArchiveDepth => (
+                "tệp nén lồng nhau quá sâu".into(),
+                "archives nested too deep".into(),
+            ),
+            Reason::TooManyMembers => (
+                "tệp nén có quá nhiều tệp".into(),
+                "archive has too many members".into(),
+            ),
+            Reason::TooLarge => (
+                "tệp nén giải nén ra quá lớn".into(),
+                "archive expands too large".into(),
+            ),
+            Reason::Ratio => (
+                "tỷ lệ nén bất thường (bom nén)".into(),
+                "compression ratio too high (archive bomb)".into(),
+            ),
+            Reason::Deadline => (
+                "quá thời gian kiểm tra".into(),
+                "inspection took too long".into(),
+            ),
+            Reason::Malformed(s) => ("tệp bị hỏng".into(), format!("malformed ({s})")),
+            Reason::Unsupported(s) => (
+                "định dạng không hỗ trợ".into(),
+                format!("unsupported format ({s})"),
+            ),
+            Reason::Internal => ("lỗi khi kiểm tra".into(), "inspection failed".into()),
+        }
+    }
+}
+
+/// A part that could not be inspected, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unscannable {
+    pub path: String,
+    #[serde(flatten)]
+    pub reason: Reason,
+}
+
+/// Everything the walk saw.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub parts: Vec<Part>,
+    pub encrypted: Vec<Encrypted>,
+    pub unscannable: Vec<Unscannable>,
+    /// Password candidates found in the subject and text parts.
+    pub passwords: Vec<String>,
+    /// MIME parts parsed (containers included).
+    pub mime_parts: usize,
+}
+
+/// Walks `raw` within `limits`. Never panics: a panic inside becomes an `Internal` entry.
+pub fn walk(raw: &[u8], limits: &Limits) -> Report {
+    match catch_unwind(AssertUnwindSafe(|| walk_inner(raw, limits))) {
+        Ok(r) => r,
+        Err(_) => Report {
+            unscannable: vec![Unscannable {
+                path: String::new(),
+                reason: Reason::Internal,
+            }],
+            ..Report::default()
+        },
+    }
+}
+
+struct Walker<'l> {
+    limits: &'l Limits,
+    deadline: Instant,
+    budget: archive::Budget,
+    report: Report,
+    password_chars: usize,
+    timed_out: bool,
+}
+
+impl mime::Visitor for Walker<'_> {
+    fn text(&mut self, text: &str) {
+        if self.limits.max_passwords == 0 || self.password_chars >= MAX_PASSWORD_TEXT {
+            return;
+        }
+        let take: String = text.chars().take(MAX_PASSWORD_TEXT - self.password_chars).collect();
+        self.password_chars += take.len();
+        passwords::collect(&take, self.limits.max_passwords, &mut self.report.passwords);
+    }
+
+    fn leaf(&mut self, leaf: mime::Leaf<'_>) -> bool {
+        if Instant::now() > self.deadline {
+            self.timed_out = true;
+            return false;
+        }
+        let prefix = leaf.decoded_prefix(SNIFF_PREFIX);
+        let whole = if Sniff::needs_whole(&prefix) || archive::detect(&prefix).is_some() {
+            leaf.decoded()
+        } else {
+            prefix
+        };
+        let is_text = leaf.content_type.starts_with("text/") || leaf.content_type.is_empty();
+        let uu_source = if is_text && memchr::memmem::find(&whole, b"begin ").is_some() {
+            Some(leaf.decoded())
+        } else {
+            None
+        };
+        let part = Part {
+            path: leaf.path.clone(),
+            names: leaf.names.clone(),
+            size: leaf.decoded_len,
+            sniff: sniff::sniff(&whole),
+            origin: Origin::Mime,
+            depth: 0,
+            attachment: !leaf.is_body_text,
+            content_unknown: false,
+            opened_with: None,
+        };
+        self.content(part, &whole, 0);
+        if let Some(text) = uu_source {
+            for b in uu::blocks(&text, MAX_UU_BLOCKS, text.len()) {
+                let name = names::display(&b.name);
+                let part = Part {
+                    path: format!("{}/{}", leaf.path, name),
+                    names: vec![name],
+                    size: b.data.len() as u64,
+                    sniff: sniff::sniff(&b.data),
+                    origin: Origin::Uuencode,
+                    depth: 1,
+                    attachment: leaf.is_body_text,
+                    content_unknown: false,
+                    opened_with: None,
+                };
+                self.content(part, &b.data, 0);
+            }
+        }
+        true
+    }
+}
+
+impl Walker<'_> {
+    /// Records `part` and opens what it contains (TNEF, archives). `arch` counts archive levels.
+    fn content(&mut self, part: Part, data: &[u8], arch: usize) {
+        let path = part.path.clone();
+        let depth = part.depth;
+        let sniffed = part.sniff;
+        let content_known = !part.content_unknown;
+        self.report.parts.push(part);
+        if !content_known || Instant::now() > self.deadline {
+            return;
+        }
+        if sniffed == Sniff::Tnef {
+            let t = tnef::read(data, MAX_TNEF_ATTACHMENTS);
+            if let Some(why) = t.malformed {
+                self.unscannable(&path, Reason::Malformed(format!("TNEF: {why}")));
+            }
+            for (i, a) in t.attachments.iter().enumerate() {
+                let mut names: Vec<String> = Vec::new();
+                for n in [&a.long_name, &a.name].into_iter().flatten() {
+                    let n = names::display(n);
+                    if !n.is_empty() && !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
+                let shown = names.first().cloned().unwrap_or_else(|| format!("attachment {i}"));
+                let child = Part {
+                    path: format!("{path}/{shown}"),
+                    names,
+                    size: a.data.len() as u64,
+                    sniff: sniff::sniff(a.data),
+                    origin: Origin::Tnef,
+                    depth: depth + 1,
+                    attachment: false,
+                    content_unknown: false,
+                    opened_with: None,
+                };
+                self.content(child, a.data, arch);
+            }
+            return;
+        }
+        let Some(kind) = archive::detect(data) else {
+            return;
+        };
+        if arch >= self.limits.archive_depth {
+            self.unscannable(&path, Reason::ArchiveDepth);
+            return;
+        }
+        let candidates = self.report.passwords.clone();
+        let listing = archive::open(data, kind, &mut self.budget, &candidates);
+        let mut enc = Encrypted {
+            path: path.clone(),
+            kind: kind.as_str(),
+            headers: listing.headers_encrypted,
+            members: Vec::new(),
+            opened: false,
+        };
+        for m in listing.members {
+            let name = names::display(&m.name);
+            let opened_with = m.decrypted_with.and_then(|i| candidates.get(i).cloned());
+            if m.encrypted {
+                enc.members.push(name.clone());
+                enc.opened |= opened_with.is_some();
+            }
+            let shown = if name.is_empty() {
+                "(unnamed)".to_string()
+            } else {
+                name.clone()
+            };
+            let child = Part {
+                path: format!("{path}/{shown}"),
+                names: if name.is_empty() { vec![] } else { vec![name] },
+                size: m.size,
+                sniff: m.data.as_deref().map_or(Sniff::Other, sniff::sniff),
+                origin: Origin::Archive,
+                depth: depth + 1,
+                attachment: false,
+                content_unknown: m.data.is_none(),
+                opened_with,
+            };
+            let data = m.data.unwrap_or_default();
+            self.content(child, &data, arch + 1);
+        }
+        if enc.headers || !enc.members.is_empty() {
+            self.report.encrypted.push(enc);
+        }
+        if let Some(p) = listing.problem {
+            let reason = match p {
+                archive::Problem::TooManyMembers => Reason::TooManyMembers,
+                archive::Problem::TooLarge => Reason::TooLarge,
+                archive::Problem::Ratio => Reason::Ratio,
+                archive::Problem::Deadline => Reason::Deadline,
+                archive::Problem::Malformed(s) => Reason::Malformed(s),
+                archive::Problem::Unsupported(s) => Reason::Unsupported(s),
+            };
+            // Encrypted headers without a working password are reported as encrypted, not
+            // as unscannable: that is what they are.
+            if !(listing.headers_encrypted && matches!(reason, Reason::Unsupported(_) | Reason::Malformed(_))) {
+                self.unscannable(&path, reason);
+            }
+        }
+    }
+
+    fn unscannable(&mut self, path: &str, reason: Reason) {
+        let entry = Unscannable {
+            path: path.to_string(),
+            reason,
+        };
+        if !self
+            .report
+            .unscannable
+            .iter()
+            .any(|u| u.path == entry.path && u.reason == entry.reason)
+        {
+            self.report.unscannable.push(entry);
+        }
+    }
+}
+
+fn walk_inner(raw: &[u8], limits: &Limits) -> Report {
+    let started = Instant::now();
+    let deadline = started + limits.deadline;
+    let mut w = Walker {
+        limits,
+        deadline,
+        budget: archive::Budget {
+            members_left: limits.archive_members,
+            bytes_left: limits.archive_bytes,
+            max_ratio: limits.archive_ratio,
+            deadline,
+        },
+        report: Report::default(),
+        password_chars: 0,
+        timed_out: false,
+    };
+    let mlim = mime::MimeLimits {
+        max_depth: limits.mime_depth,
+        max_parts: limits.mime_parts,
+        max_encoded_nesting: limits.mime_depth.min(8),
+    };
+    let summary = mime::walk(raw, mlim, &mut w);
+    w.report.mime_parts = summary.parts;
+    for (path, what) in summary.limited {
+        w.unscannable(&path, Reason::MimeLimit(what.to_string()));
+    }
+    if w.timed_out || Instant::now() > deadline {
+        w.unscannable("", Reason::Deadline);
+    }
+    w.report
+}
