@@ -24,6 +24,9 @@ const MAX_CHARS: usize = 256 * 1024;
 
 /// One folded char of the original text: the base letter lowercased, and where it came from.
 fn fold_char(c: char) -> char {
+    if c.is_ascii() {
+        return c.to_ascii_lowercase();
+    }
     match c {
         'đ' | 'Đ' => 'd',
         _ => {
@@ -43,8 +46,8 @@ pub fn collect(text: &str, max: usize, out: &mut Vec<String>) {
     let folded: Vec<char> = chars.iter().map(|&c| fold_char(c)).collect();
     let mut i = 0;
     while i < folded.len() && out.len() < max {
-        // A keyword starts a word.
-        if i > 0 && folded[i - 1].is_alphanumeric() {
+        // Every keyword starts with 'm' or 'p', and a keyword starts a word.
+        if !matches!(folded[i], 'm' | 'p') || (i > 0 && folded[i - 1].is_alphanumeric()) {
             i += 1;
             continue;
         }
