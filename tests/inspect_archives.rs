@@ -18,7 +18,12 @@ fn judge(msg: &[u8]) -> Vec<locthu::engine::Finding> {
 fn exe_in_zip() {
     let z = zip(&[("huong-dan.txt", b"doc ky"), ("setup.exe", &pe())]);
     let f = judge(&with_attachment("bao-cao.zip", &z));
-    assert_finding(&f, rule::EXECUTABLE, Action::Reject, Some("bao-cao.zip/setup.exe"));
+    assert_finding(
+        &f,
+        rule::EXECUTABLE,
+        Action::Reject,
+        Some("bao-cao.zip/setup.exe"),
+    );
 }
 
 #[test]
@@ -42,17 +47,40 @@ fn elf_in_zip_under_a_harmless_name() {
 }
 
 #[test]
+fn exe_in_tar_gz() {
+    let t = tar_gz(&[("ghi-chu.txt", b"x"), ("cap-nhat.scr", &pe())]);
+    let f = judge(&with_attachment("cap-nhat.tgz", &t));
+    let hit = f.iter().any(|x| {
+        x.rule == rule::EXECUTABLE
+            && x.part
+                .as_deref()
+                .is_some_and(|p| p.starts_with("cap-nhat.tgz/") && p.ends_with("cap-nhat.scr"))
+    });
+    assert!(hit, "{}", describe(&f));
+}
+
+#[test]
 fn zipcrypto_encrypted_zip() {
     let z = zip_zipcrypto(&[("bao-cao.pdf", &pdf())], "bi-mat-2026");
     let f = judge(&with_attachment("bao-cao.zip", &z));
-    assert_finding(&f, rule::ENCRYPTED_ARCHIVE, Action::Reject, Some("bao-cao.zip"));
+    assert_finding(
+        &f,
+        rule::ENCRYPTED_ARCHIVE,
+        Action::Reject,
+        Some("bao-cao.zip"),
+    );
 }
 
 #[test]
 fn aes_encrypted_zip() {
     let z = zip_aes(&[("bao-cao.pdf", &pdf())], "bi-mat-2026");
     let f = judge(&with_attachment("bao-cao.zip", &z));
-    assert_finding(&f, rule::ENCRYPTED_ARCHIVE, Action::Reject, Some("bao-cao.zip"));
+    assert_finding(
+        &f,
+        rule::ENCRYPTED_ARCHIVE,
+        Action::Reject,
+        Some("bao-cao.zip"),
+    );
 }
 
 #[test]
@@ -60,7 +88,12 @@ fn encrypted_zip_with_exe_name_visible() {
     // Zip names stay readable under encryption: the name alone is an executable.
     let z = zip_zipcrypto(&[("setup.exe", &pe())], "abc");
     let f = judge(&with_attachment("a.zip", &z));
-    assert_finding(&f, rule::EXECUTABLE, Action::Reject, Some("a.zip/setup.exe"));
+    assert_finding(
+        &f,
+        rule::EXECUTABLE,
+        Action::Reject,
+        Some("a.zip/setup.exe"),
+    );
     assert_finding(&f, rule::ENCRYPTED_ARCHIVE, Action::Reject, Some("a.zip"));
 }
 
@@ -68,7 +101,12 @@ fn encrypted_zip_with_exe_name_visible() {
 fn sevenz_with_encrypted_headers() {
     let z = sevenz_encrypted_headers(&[("setup.exe", &pe())], "matkhau");
     let f = judge(&with_attachment("tai-lieu.7z", &z));
-    assert_finding(&f, rule::ENCRYPTED_ARCHIVE, Action::Reject, Some("tai-lieu.7z"));
+    assert_finding(
+        &f,
+        rule::ENCRYPTED_ARCHIVE,
+        Action::Reject,
+        Some("tai-lieu.7z"),
+    );
 }
 
 #[test]
@@ -77,7 +115,12 @@ fn laichau_restricts_rather_than_rejects() {
     cfg.encrypted_archive.action = Action::Quarantine;
     let z = zip_zipcrypto(&[("bao-cao.pdf", &pdf())], "x");
     let f = inspector_with(cfg).inspect(&with_attachment("bao-cao.zip", &z));
-    assert_finding(&f, rule::ENCRYPTED_ARCHIVE, Action::Quarantine, Some("bao-cao.zip"));
+    assert_finding(
+        &f,
+        rule::ENCRYPTED_ARCHIVE,
+        Action::Quarantine,
+        Some("bao-cao.zip"),
+    );
 }
 
 #[test]
@@ -92,10 +135,17 @@ fn password_in_body_opens_zip_and_the_exe_inside_decides() {
         ],
     );
     let f = judge(&msg);
-    assert_finding(&f, rule::EXECUTABLE, Action::Reject, Some("hoa-don.zip/hoa-don.pdf"));
+    assert_finding(
+        &f,
+        rule::EXECUTABLE,
+        Action::Reject,
+        Some("hoa-don.zip/hoa-don.pdf"),
+    );
     // The executable is the decisive finding, the encryption is reported too.
     assert_eq!(f[0].rule, rule::EXECUTABLE, "{}", describe(&f));
-    assert!(f.iter().any(|x| x.rule == rule::ENCRYPTED_ARCHIVE && x.text.en.contains("opened")));
+    assert!(f
+        .iter()
+        .any(|x| x.rule == rule::ENCRYPTED_ARCHIVE && x.text.en.contains("opened")));
 }
 
 #[test]
@@ -103,7 +153,12 @@ fn password_in_subject_opens_aes_zip() {
     let z = zip_aes(&[("anh.jpg", &pe())], "7788");
     let msg = message("Ảnh hội nghị (MK: 7788)", vec![attachment("anh.zip", &z)]);
     let f = judge(&msg);
-    assert_finding(&f, rule::EXECUTABLE, Action::Reject, Some("anh.zip/anh.jpg"));
+    assert_finding(
+        &f,
+        rule::EXECUTABLE,
+        Action::Reject,
+        Some("anh.zip/anh.jpg"),
+    );
 }
 
 #[test]
@@ -113,7 +168,11 @@ fn zip_bomb_is_unscannable_fast() {
     let msg = with_attachment("bom.zip", &bomb);
     let t = Instant::now();
     let f = judge(&msg);
-    assert!(t.elapsed() < Duration::from_secs(1), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
     assert_finding(&f, rule::UNSCANNABLE, Action::Quarantine, Some("bom.zip"));
 }
 
@@ -125,7 +184,8 @@ fn archive_depth_limit_is_unscannable() {
     }
     let f = judge(&with_attachment("sau.zip", &z));
     assert!(
-        f.iter().any(|x| x.rule == rule::UNSCANNABLE && x.action == Action::Quarantine),
+        f.iter()
+            .any(|x| x.rule == rule::UNSCANNABLE && x.action == Action::Quarantine),
         "{}",
         describe(&f)
     );
@@ -139,5 +199,9 @@ fn docx_opened_as_archive_stays_clean() {
         &with_attachment("b.docx", &docx()),
         &locthu::inspect::Limits::default(),
     );
-    assert!(r.parts.iter().any(|p| p.path == "b.docx/word/document.xml"), "{:?}", r.parts);
+    assert!(
+        r.parts.iter().any(|p| p.path == "b.docx/word/document.xml"),
+        "{:?}",
+        r.parts
+    );
 }

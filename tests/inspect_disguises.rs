@@ -27,7 +27,12 @@ fn exe_renamed_pdf_is_caught_by_content() {
 fn double_extension_and_trailing_dots() {
     // Content is harmless text: the name alone must decide.
     let f = judge(&with_attachment("bao-cao.pdf.exe", b"not really"));
-    assert_finding(&f, rule::EXECUTABLE, Action::Reject, Some("bao-cao.pdf.exe"));
+    assert_finding(
+        &f,
+        rule::EXECUTABLE,
+        Action::Reject,
+        Some("bao-cao.pdf.exe"),
+    );
     let f = judge(&with_attachment("HUONG-DAN.JS. . ", b"WScript.Echo(1)"));
     assert_eq!(f.len(), 1, "{}", describe(&f));
     assert_eq!(f[0].rule, rule::EXECUTABLE);
@@ -35,7 +40,10 @@ fn double_extension_and_trailing_dots() {
 
 #[test]
 fn script_types_by_name() {
-    for ext in ["js", "jse", "vbs", "vbe", "wsf", "wsh", "hta", "ps1", "bat", "cmd", "scr", "pif", "jar", "com", "dll", "cpl", "msi", "lnk"] {
+    for ext in [
+        "js", "jse", "vbs", "vbe", "wsf", "wsh", "hta", "ps1", "bat", "cmd", "scr", "pif", "jar",
+        "com", "dll", "cpl", "msi", "lnk",
+    ] {
         let name = format!("tai-lieu.{ext}");
         let f = judge(&with_attachment(&name, b"echo hello"));
         assert_finding(&f, rule::EXECUTABLE, Action::Reject, Some(&name));
@@ -106,14 +114,28 @@ fn uuencoded_exe_in_body() {
         locthu::inspect::uu::encode("tool.exe", &pe())
     );
     let f = judge(&message("uuencode", vec![text(&body)]));
-    assert_finding(&f, rule::EXECUTABLE, Action::Reject, Some("part 1/tool.exe"));
+    assert_finding(
+        &f,
+        rule::EXECUTABLE,
+        Action::Reject,
+        Some("part 1/tool.exe"),
+    );
 }
 
 #[test]
 fn exe_in_message_in_message() {
-    let inner = message("inner", vec![text("trong\n"), attachment("setup.exe", &pe())]);
-    let middle = message("middle", vec![text("giữa\n"), rfc822(Some("inner.eml"), &inner)]);
-    let outer = message("outer", vec![text("ngoài\n"), rfc822(Some("middle.eml"), &middle)]);
+    let inner = message(
+        "inner",
+        vec![text("trong\n"), attachment("setup.exe", &pe())],
+    );
+    let middle = message(
+        "middle",
+        vec![text("giữa\n"), rfc822(Some("inner.eml"), &inner)],
+    );
+    let outer = message(
+        "outer",
+        vec![text("ngoài\n"), rfc822(Some("middle.eml"), &middle)],
+    );
     let f = judge(&outer);
     assert_finding(
         &f,
@@ -132,7 +154,12 @@ fn exe_in_tnef_winmail_dat() {
         &tnef,
     );
     let f = judge(&message("TNEF", vec![text("Outlook\n"), part]));
-    assert_finding(&f, rule::EXECUTABLE, Action::Reject, Some("winmail.dat/SETUP.EXE"));
+    assert_finding(
+        &f,
+        rule::EXECUTABLE,
+        Action::Reject,
+        Some("winmail.dat/SETUP.EXE"),
+    );
     assert_eq!(f.len(), 1, "{}", describe(&f));
 }
 
@@ -140,7 +167,12 @@ fn exe_in_tnef_winmail_dat() {
 fn tnef_renamed_exe_caught_by_content() {
     let tnef = locthu::inspect::tnef::build(&[("anh.jpg", &pe())]);
     let f = judge(&with_attachment("winmail.dat", &tnef));
-    assert_finding(&f, rule::EXECUTABLE, Action::Reject, Some("winmail.dat/anh.jpg"));
+    assert_finding(
+        &f,
+        rule::EXECUTABLE,
+        Action::Reject,
+        Some("winmail.dat/anh.jpg"),
+    );
 }
 
 #[test]
@@ -166,14 +198,22 @@ fn java_class_is_not_mistaken_for_macho() {
 
 #[test]
 fn mz_text_is_not_an_executable() {
-    let f = judge(&with_attachment("ghi-chu.txt", b"MZ la viet tat cua Mark Zbikowski."));
+    let f = judge(&with_attachment(
+        "ghi-chu.txt",
+        b"MZ la viet tat cua Mark Zbikowski.",
+    ));
     assert_clean(&f);
 }
 
 #[test]
 fn docm_with_vba_project() {
     let f = judge(&with_attachment("bao-cao.docm", &docm()));
-    assert_finding(&f, rule::MACRO_DOCUMENT, Action::Quarantine, Some("bao-cao.docm"));
+    assert_finding(
+        &f,
+        rule::MACRO_DOCUMENT,
+        Action::Quarantine,
+        Some("bao-cao.docm"),
+    );
     // Once the archive readers open it, its vbaProject.bin is the same macro, not a second one.
     assert_eq!(
         f.iter().filter(|x| x.rule == rule::MACRO_DOCUMENT).count(),
@@ -186,13 +226,23 @@ fn docm_with_vba_project() {
 #[test]
 fn docm_renamed_docx_is_still_a_macro_document() {
     let f = judge(&with_attachment("bao-cao.docx", &docm()));
-    assert_finding(&f, rule::MACRO_DOCUMENT, Action::Quarantine, Some("bao-cao.docx"));
+    assert_finding(
+        &f,
+        rule::MACRO_DOCUMENT,
+        Action::Quarantine,
+        Some("bao-cao.docx"),
+    );
 }
 
 #[test]
 fn legacy_doc_with_vba_storage() {
     let f = judge(&with_attachment("to-trinh.doc", &doc_with_macros()));
-    assert_finding(&f, rule::MACRO_DOCUMENT, Action::Quarantine, Some("to-trinh.doc"));
+    assert_finding(
+        &f,
+        rule::MACRO_DOCUMENT,
+        Action::Quarantine,
+        Some("to-trinh.doc"),
+    );
     let f = judge(&with_attachment("to-trinh.doc", &doc_plain()));
     assert_clean(&f);
 }
@@ -215,5 +265,8 @@ fn reply_names_rule_and_part_in_both_languages() {
     let r = f[0].reply().one_line();
     assert!(r.starts_with("550 5.7.1 Tệp thực thi"), "{r}");
     assert!(r.contains("Executable file not allowed"), "{r}");
-    assert!(r.contains("[setup.exe]") && r.ends_with("(rule executable)"), "{r}");
+    assert!(
+        r.contains("[setup.exe]") && r.ends_with("(rule executable)"),
+        "{r}"
+    );
 }

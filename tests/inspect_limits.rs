@@ -33,9 +33,17 @@ fn one_byte_over_the_cap_is_rejected_with_552() {
     let data = vec![0xa5u8; 10_000_001];
     let i = inspector_with(cap(10_000_000, 0));
     let f = i.inspect(&with_attachment("du-lieu.bin", &data));
-    assert_finding(&f, rule::ATTACHMENT_SIZE, Action::Reject, Some("du-lieu.bin"));
+    assert_finding(
+        &f,
+        rule::ATTACHMENT_SIZE,
+        Action::Reject,
+        Some("du-lieu.bin"),
+    );
     let r = f[0].reply().one_line();
-    assert!(r.starts_with("552 5.3.4 Tệp đính kèm vượt quá 10 MB / Attachment exceeds 10 MB"), "{r}");
+    assert!(
+        r.starts_with("552 5.3.4 Tệp đính kèm vượt quá 10 MB / Attachment exceeds 10 MB"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -44,7 +52,11 @@ fn total_of_attachments_per_message() {
     let six = vec![1u8; 6_000_000];
     let msg = message(
         "hai tệp",
-        vec![text("x\n"), attachment("a.bin", &six), attachment("b.bin", &six)],
+        vec![
+            text("x\n"),
+            attachment("a.bin", &six),
+            attachment("b.bin", &six),
+        ],
     );
     let f = inspector_with(cap(0, 10_000_000)).inspect(&msg);
     assert_eq!(f.len(), 1, "{}", describe(&f));
@@ -65,7 +77,9 @@ fn body_text_is_not_an_attachment() {
 fn thousand_level_nesting_is_bounded() {
     let mut m = String::from("From: a@b\r\nSubject: deep\r\nMIME-Version: 1.0\r\n");
     for i in 0..1000 {
-        m.push_str(&format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"));
+        m.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+        ));
     }
     m.push_str("Content-Type: application/octet-stream; name=\"x.exe\"\r\n\r\nMZ\r\n");
     for i in (0..1000).rev() {
@@ -73,9 +87,14 @@ fn thousand_level_nesting_is_bounded() {
     }
     let t = Instant::now();
     let f = inspector().inspect(m.as_bytes());
-    assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
     assert!(
-        f.iter().any(|x| x.rule == rule::UNSCANNABLE && x.action == Action::Quarantine),
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        f.iter()
+            .any(|x| x.rule == rule::UNSCANNABLE && x.action == Action::Quarantine),
         "{}",
         describe(&f)
     );
@@ -91,7 +110,11 @@ fn thousand_parts_are_bounded_and_all_seen() {
     let msg = message("1000 parts", parts);
     let t = Instant::now();
     let f = inspector().inspect(&msg);
-    assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
     assert_finding(&f, rule::EXECUTABLE, Action::Reject, Some("cuoi-cung.exe"));
 }
 
@@ -99,9 +122,15 @@ fn thousand_parts_are_bounded_and_all_seen() {
 fn too_many_parts_is_unscannable() {
     let mut cfg = InspectConfig::default();
     cfg.max_mime_parts = 50;
-    let parts = (0..100).map(|i| attachment(&format!("t{i}.txt"), b"x")).collect();
+    let parts = (0..100)
+        .map(|i| attachment(&format!("t{i}.txt"), b"x"))
+        .collect();
     let f = inspector_with(cfg).inspect(&message("many", parts));
-    assert!(f.iter().any(|x| x.rule == rule::UNSCANNABLE), "{}", describe(&f));
+    assert!(
+        f.iter().any(|x| x.rule == rule::UNSCANNABLE),
+        "{}",
+        describe(&f)
+    );
 }
 
 #[test]
@@ -110,7 +139,10 @@ fn truncated_and_garbled_messages_never_panic() {
     let msg = message(
         "hỏng",
         vec![
-            text(&format!("x\n{}", locthu::inspect::uu::encode("u.exe", &pe()))),
+            text(&format!(
+                "x\n{}",
+                locthu::inspect::uu::encode("u.exe", &pe())
+            )),
             attachment("winmail.dat", &tnef),
             attachment("d.doc", &doc_with_macros()),
             attachment("m.docm", &docm()),
@@ -178,11 +210,19 @@ fn conn() -> Connection {
 
 #[tokio::test]
 async fn check_runs_through_the_engine_interface() {
-    let check = build(&InspectConfig::default(), std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
-        .expect("defaults are valid");
+    let check = build(
+        &InspectConfig::default(),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+    )
+    .expect("defaults are valid");
     let spool = Spool::from_bytes(with_attachment("bao-cao.pdf.exe", &pe()));
     let f = check.data(&conn(), &Envelope::default(), &spool).await;
-    assert_finding(&f, rule::EXECUTABLE, Action::Reject, Some("bao-cao.pdf.exe"));
+    assert_finding(
+        &f,
+        rule::EXECUTABLE,
+        Action::Reject,
+        Some("bao-cao.pdf.exe"),
+    );
     let spool = Spool::from_bytes(with_attachment("bao-cao.pdf", &pdf()));
     assert_clean(&check.data(&conn(), &Envelope::default(), &spool).await);
 }
@@ -203,7 +243,9 @@ fn config_defaults_round_trip_and_unknown_keys_fail() {
     assert!(toml::from_str::<InspectConfig>("[executable]\nextension = \"x\"\n").is_err());
     let mut bad = InspectConfig::default();
     bad.executable.list = "no/such/list.txt".into();
-    let err = build(&bad, std::path::Path::new("/nonexistent")).err().unwrap();
+    let err = build(&bad, std::path::Path::new("/nonexistent"))
+        .err()
+        .unwrap();
     assert!(err.contains("inspect.executable.list"), "{err}");
 }
 
@@ -213,7 +255,10 @@ fn garbled_messages_do_not_panic_inside() {
     let msg = message(
         "hỏng",
         vec![
-            text(&format!("x\n{}", locthu::inspect::uu::encode("u.exe", &pe()))),
+            text(&format!(
+                "x\n{}",
+                locthu::inspect::uu::encode("u.exe", &pe())
+            )),
             attachment("winmail.dat", &tnef),
             attachment("d.doc", &doc_with_macros()),
             attachment("m.docm", &docm()),
@@ -225,9 +270,10 @@ fn garbled_messages_do_not_panic_inside() {
         m[k] ^= 0x5a;
         let r = locthu::inspect::walk(&m, &lim);
         assert!(
-            !r.unscannable.iter().any(|u| u.reason == locthu::inspect::Reason::Internal),
+            !r.unscannable
+                .iter()
+                .any(|u| u.reason == locthu::inspect::Reason::Internal),
             "panic caught at flip {k}"
         );
     }
 }
-

@@ -240,6 +240,17 @@ impl Inspector {
             } else {
                 0
             },
+            // Exact decoded sizes cost a scan of every base64 body; the bound from the encoded
+            // length decides whenever it is under the per-attachment cap. A total cap needs
+            // every size exact.
+            exact_size_above: match (
+                cfg.attachment_size.per_attachment.bytes(),
+                cfg.attachment_size.total.bytes(),
+            ) {
+                (_, t) if t > 0 => 0,
+                (0, _) => u64::MAX,
+                (p, _) => p,
+            },
         };
         Ok(Inspector {
             cfg: cfg.clone(),

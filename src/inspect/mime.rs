@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use mail_parser::{MessageParser, MessagePart, PartFlags, PartKind};
+use mail_parser::{Message, MessageParser, MessagePart, PartFlags, PartKind};
 
 use super::names;
 
@@ -28,12 +28,25 @@ pub struct Leaf<'m> {
     pub content_type: String,
     /// A text part of the message body (not offered as an attachment).
     pub is_body_text: bool,
-    /// Transfer-decoded length, measured without decoding.
-    pub decoded_len: u64,
     part: MessagePart<'m>,
 }
 
 impl<'m> Leaf<'m> {
+    /// Exact transfer-decoded length (scans a base64 body, without keeping it).
+    pub fn decoded_len(&self) -> u64 {
+        self.part.decoded_len() as u64
+    }
+
+    /// A bound the decoded length never exceeds, from the raw length alone: base64 yields at
+    /// most 3 bytes per 4 input bytes, quoted-printable and identity at most 1 per byte.
+    pub fn decoded_len_bound(&self) -> u64 {
+        let raw = self.part.raw_body().len() as u64;
+        match self.part.encoding() {
+            mail_parser::Encoding::Base64 => raw / 4 * 3 + 3,
+            _ => raw,
+        }
+    }
+
     /// The whole transfer-decoded body.
     pub fn decoded(&self) -> Cow<'m, [u8]> {
         self.part.decoded()
@@ -42,8 +55,13 @@ impl<'m> Leaf<'m> {
     /// About the first `n` decoded bytes (cheap on large base64 bodies).
     pub fn decoded_prefix(&self, n: usize) -> Cow<'m, [u8]> {
         let raw = self.part.raw_body();
-        // Base64 grows 4/3 plus line breaks; quoted-printable up to 3x.
-        let take = n.saturating_mul(3).saturating_add(64).min(raw.len());
+        // Base64 takes 78 bytes (76 and CRLF) for 57; quoted-printable up to 3 for 1.
+        let take = match self.part.encoding() {
+            mail_parser::Encoding::Base64 => (n / 57 + 2).saturating_mul(78),
+            mail_parser::Encoding::QuotedPrintable => n.saturating_mul(3).saturating_add(64),
+            mail_parser::Encoding::None => n,
+        }
+        .min(raw.len());
         match self.part.encoding().decode(&raw[..take]) {
             Cow::Borrowed(b) => Cow::Borrowed(&b[..b.len().min(n)]),
             Cow::Owned(mut v) => {
@@ -72,16 +90,38 @@ pub struct Summary {
     pub parts: usize,
 }
 
-/// What [`walk`] reports to, in two rounds: first every text (subjects, text parts), then
-/// every leaf, so that password candidates are known before any archive is opened.
+/// What [`walk`] reports each leaf to.
 pub trait Visitor {
-    /// A subject or the text of a text part.
-    fn text(&mut self, text: &str);
-    /// A leaf part; false stops the walk.
-    fn leaf(&mut self, leaf: Leaf<'_>) -> bool;
+    /// A leaf part, in document order; `texts` gives the message's texts on demand (only an
+    /// encrypted archive needs them). False stops the walk.
+    fn leaf(&mut self, leaf: Leaf<'_>, texts: &Texts<'_>) -> bool;
 }
 
-/// Parses `raw` and reports its texts, then its leaves in document order, to `v`.
+/// The subjects and text parts of a parsed message, read only when asked for.
+pub struct Texts<'a> {
+    msg: &'a Message<'a>,
+}
+
+impl Texts<'_> {
+    /// Calls `f` with every subject (of the message and attached messages), then the start of
+    /// every text part.
+    pub fn each(&self, f: &mut dyn FnMut(&str)) {
+        for m in self.msg.messages() {
+            if let Some(s) = m.subject() {
+                f(s);
+            }
+        }
+        for part in self.msg.parts() {
+            if matches!(part.kind(), PartKind::Text | PartKind::Html) {
+                if let Some(t) = leaf_of(part).text_prefix(TEXT_PREFIX) {
+                    f(&t);
+                }
+            }
+        }
+    }
+}
+
+/// Parses `raw` and reports its leaves in document order to `v`.
 pub fn walk(raw: &[u8], limits: MimeLimits, v: &mut impl Visitor) -> Summary {
     let parser = MessageParser::new()
         .max_depth(limits.max_depth)
@@ -92,23 +132,14 @@ pub fn walk(raw: &[u8], limits: MimeLimits, v: &mut impl Visitor) -> Summary {
         return summary;
     };
     summary.parts = msg.parts().len();
-    for m in msg.messages() {
-        if let Some(s) = m.subject() {
-            v.text(s);
-        }
-    }
-    for part in msg.parts() {
-        if matches!(part.kind(), PartKind::Text | PartKind::Html) {
-            if let Some(t) = leaf_of(part).text_prefix(TEXT_PREFIX) {
-                v.text(&t);
-            }
-        }
-    }
+    let texts = Texts { msg: &msg };
     for part in msg.parts() {
         let flags = part.flags();
         let kind = part.kind();
         if flags.contains(PartFlags::LIMIT_REACHED) {
-            summary.limited.push((path_of(&part), "MIME depth or part limit"));
+            summary
+                .limited
+                .push((path_of(&part), "MIME depth or part limit"));
         }
         if flags.contains(PartFlags::NESTING_LIMIT) {
             summary
@@ -119,7 +150,7 @@ pub fn walk(raw: &[u8], limits: MimeLimits, v: &mut impl Visitor) -> Summary {
             PartKind::Multipart | PartKind::Message(_) => continue,
             PartKind::Text | PartKind::Html | PartKind::Binary | PartKind::InlineBinary => {}
         }
-        if !v.leaf(leaf_of(part)) {
+        if !v.leaf(leaf_of(part), &texts) {
             break;
         }
     }
@@ -129,22 +160,20 @@ pub fn walk(raw: &[u8], limits: MimeLimits, v: &mut impl Visitor) -> Summary {
 fn leaf_of(part: MessagePart<'_>) -> Leaf<'_> {
     let kind = part.kind();
     let names = all_names(&part);
-        let content_type = part
-            .content_type()
-            .map(|ct| match ct.subtype() {
-                Some(st) => format!("{}/{}", ct.ctype(), st).to_ascii_lowercase(),
-                None => ct.ctype().to_ascii_lowercase(),
-            })
-            .unwrap_or_default();
-        let texty = matches!(kind, PartKind::Text | PartKind::Html);
-        let is_body_text =
-            texty && names.is_empty() && (part.in_text_body() || part.in_html_body());
+    let content_type = part
+        .content_type()
+        .map(|ct| match ct.subtype() {
+            Some(st) => format!("{}/{}", ct.ctype(), st).to_ascii_lowercase(),
+            None => ct.ctype().to_ascii_lowercase(),
+        })
+        .unwrap_or_default();
+    let texty = matches!(kind, PartKind::Text | PartKind::Html);
+    let is_body_text = texty && names.is_empty() && (part.in_text_body() || part.in_html_body());
     Leaf {
         path: path_of(&part),
         names,
         content_type,
         is_body_text,
-        decoded_len: part.decoded_len() as u64,
         part,
     }
 }
@@ -184,7 +213,9 @@ fn path_of(part: &MessagePart<'_>) -> String {
     let mut m = part.message();
     // Each enclosing message/rfc822 part (bounded by the parser's depth limit).
     for _ in 0..256 {
-        let Some(container) = m.container() else { break };
+        let Some(container) = m.container() else {
+            break;
+        };
         if let Some(n) = all_names(&container).into_iter().next() {
             segs.push(n);
         }
@@ -201,9 +232,9 @@ mod tests {
     fn leaves(raw: &str) -> Vec<(String, Vec<String>, u64)> {
         struct V(Vec<(String, Vec<String>, u64)>);
         impl Visitor for V {
-            fn text(&mut self, _: &str) {}
-            fn leaf(&mut self, l: Leaf<'_>) -> bool {
-                self.0.push((l.path.clone(), l.names.clone(), l.decoded_len));
+            fn leaf(&mut self, l: Leaf<'_>, _: &Texts<'_>) -> bool {
+                self.0
+                    .push((l.path.clone(), l.names.clone(), l.decoded_len()));
                 true
             }
         }
@@ -235,6 +266,9 @@ mod tests {
             Content-Type: text/plain\r\n\r\nhello --b world\r\n--b\r\n\
             Content-Type: application/octet-stream; name=x.exe\r\n\r\nMZ\r\n--b--\r\n";
         let l = leaves(raw);
-        assert!(l.iter().any(|(_, n, _)| n.contains(&"x.exe".to_string())), "{l:?}");
+        assert!(
+            l.iter().any(|(_, n, _)| n.contains(&"x.exe".to_string())),
+            "{l:?}"
+        );
     }
 }

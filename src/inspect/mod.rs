@@ -20,9 +20,10 @@ use serde::Serialize;
 
 pub use sniff::Sniff;
 
-/// How much of a body is decoded to sniff it when its first bytes do not ask for all of it;
-/// ISO 9660 puts its magic at 32 769.
-const SNIFF_PREFIX: usize = 40 * 1024;
+/// How much of a body is decoded to sniff it when its first bytes do not ask for all of it.
+const SNIFF_PREFIX: usize = 4096;
+/// Disk images put their magic further in (ISO 9660 "CD001" at 32 769, UDF from 32 768).
+const IMAGE_PREFIX: usize = 36 * 1024;
 /// Caps on the small readers (STYLE.md habit 4).
 const MAX_TNEF_ATTACHMENTS: usize = 256;
 const MAX_UU_BLOCKS: usize = 64;
@@ -48,6 +49,10 @@ pub struct Limits {
     pub deadline: Duration,
     /// Password candidates taken from the text (0: none tried).
     pub max_passwords: usize,
+    /// Parts whose size bound (from the encoded length) is at most this get the bound as
+    /// their size instead of an exact count, which costs a scan of the body. Set it to the
+    /// smallest size cap, or 0 for exact sizes everywhere.
+    pub exact_size_above: u64,
 }
 
 impl Default for Limits {
@@ -61,6 +66,7 @@ impl Default for Limits {
             archive_ratio: 100,
             deadline: Duration::from_secs(10),
             max_passwords: 8,
+            exact_size_above: 0,
         }
     }
 }
@@ -82,8 +88,11 @@ pub struct Part {
     pub path: String,
     /// Every name it was given, NFC.
     pub names: Vec<String>,
-    /// Decoded size in bytes (members: their uncompressed size).
+    /// Decoded size in bytes (members: their uncompressed size); see `size_exact`.
     pub size: u64,
+    /// False when `size` is only the bound from the encoded length (at most 3/4 of a base64
+    /// body), used when that bound is under every cap (`Limits::exact_size_above`).
+    pub size_exact: bool,
     pub sniff: Sniff,
     pub origin: Origin,
     /// Containers (TNEF, uuencode, archives) between the MIME part and this one.
@@ -202,26 +211,26 @@ struct Walker<'l> {
     deadline: Instant,
     budget: archive::Budget,
     report: Report,
-    password_chars: usize,
+    passwords_read: bool,
     timed_out: bool,
 }
 
 impl mime::Visitor for Walker<'_> {
-    fn text(&mut self, text: &str) {
-        if self.limits.max_passwords == 0 || self.password_chars >= MAX_PASSWORD_TEXT {
-            return;
-        }
-        let take: String = text.chars().take(MAX_PASSWORD_TEXT - self.password_chars).collect();
-        self.password_chars += take.len();
-        passwords::collect(&take, self.limits.max_passwords, &mut self.report.passwords);
-    }
-
-    fn leaf(&mut self, leaf: mime::Leaf<'_>) -> bool {
+    fn leaf(&mut self, leaf: mime::Leaf<'_>, texts: &mime::Texts<'_>) -> bool {
         if Instant::now() > self.deadline {
             self.timed_out = true;
             return false;
         }
-        let prefix = leaf.decoded_prefix(SNIFF_PREFIX);
+        let mut prefix = leaf.decoded_prefix(SNIFF_PREFIX);
+        let bound = leaf.decoded_len_bound();
+        let (size, size_exact) = if bound > self.limits.exact_size_above {
+            (leaf.decoded_len(), true)
+        } else {
+            (bound, false)
+        };
+        if size > SNIFF_PREFIX as u64 && may_be_disk_image(&prefix) {
+            prefix = leaf.decoded_prefix(IMAGE_PREFIX);
+        }
         let whole = if Sniff::needs_whole(&prefix) || archive::detect(&prefix).is_some() {
             leaf.decoded()
         } else {
@@ -236,7 +245,8 @@ impl mime::Visitor for Walker<'_> {
         let part = Part {
             path: leaf.path.clone(),
             names: leaf.names.clone(),
-            size: leaf.decoded_len,
+            size,
+            size_exact,
             sniff: sniff::sniff(&whole),
             origin: Origin::Mime,
             depth: 0,
@@ -244,7 +254,7 @@ impl mime::Visitor for Walker<'_> {
             content_unknown: false,
             opened_with: None,
         };
-        self.content(part, &whole, 0);
+        self.content(part, &whole, 0, texts);
         if let Some(text) = uu_source {
             for b in uu::blocks(&text, MAX_UU_BLOCKS, text.len()) {
                 let name = names::display(&b.name);
@@ -252,6 +262,7 @@ impl mime::Visitor for Walker<'_> {
                     path: format!("{}/{}", leaf.path, name),
                     names: vec![name],
                     size: b.data.len() as u64,
+                    size_exact: true,
                     sniff: sniff::sniff(&b.data),
                     origin: Origin::Uuencode,
                     depth: 1,
@@ -259,7 +270,7 @@ impl mime::Visitor for Walker<'_> {
                     content_unknown: false,
                     opened_with: None,
                 };
-                self.content(part, &b.data, 0);
+                self.content(part, &b.data, 0, texts);
             }
         }
         true
@@ -268,7 +279,7 @@ impl mime::Visitor for Walker<'_> {
 
 impl Walker<'_> {
     /// Records `part` and opens what it contains (TNEF, archives). `arch` counts archive levels.
-    fn content(&mut self, part: Part, data: &[u8], arch: usize) {
+    fn content(&mut self, part: Part, data: &[u8], arch: usize, texts: &mime::Texts<'_>) {
         let path = part.path.clone();
         let depth = part.depth;
         let sniffed = part.sniff;
@@ -290,11 +301,15 @@ impl Walker<'_> {
                         names.push(n);
                     }
                 }
-                let shown = names.first().cloned().unwrap_or_else(|| format!("attachment {i}"));
+                let shown = names
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| format!("attachment {i}"));
                 let child = Part {
                     path: format!("{path}/{shown}"),
                     names,
                     size: a.data.len() as u64,
+                    size_exact: true,
                     sniff: sniff::sniff(a.data),
                     origin: Origin::Tnef,
                     depth: depth + 1,
@@ -302,7 +317,7 @@ impl Walker<'_> {
                     content_unknown: false,
                     opened_with: None,
                 };
-                self.content(child, a.data, arch);
+                self.content(child, a.data, arch, texts);
             }
             return;
         }
@@ -313,7 +328,7 @@ impl Walker<'_> {
             self.unscannable(&path, Reason::ArchiveDepth);
             return;
         }
-        let candidates = self.report.passwords.clone();
+        let candidates = self.passwords(texts);
         let listing = archive::open(data, kind, &mut self.budget, &candidates);
         let mut enc = Encrypted {
             path: path.clone(),
@@ -323,6 +338,11 @@ impl Walker<'_> {
             opened: false,
         };
         for m in listing.members {
+            // Directory entries are not files anyone opens.
+            if (m.name.ends_with('/') || m.name.ends_with('\\')) && m.data.is_none() && !m.encrypted
+            {
+                continue;
+            }
             let name = names::display(&m.name);
             let opened_with = m.decrypted_with.and_then(|i| candidates.get(i).cloned());
             if m.encrypted {
@@ -338,6 +358,7 @@ impl Walker<'_> {
                 path: format!("{path}/{shown}"),
                 names: if name.is_empty() { vec![] } else { vec![name] },
                 size: m.size,
+                size_exact: true,
                 sniff: m.data.as_deref().map_or(Sniff::Other, sniff::sniff),
                 origin: Origin::Archive,
                 depth: depth + 1,
@@ -346,7 +367,7 @@ impl Walker<'_> {
                 opened_with,
             };
             let data = m.data.unwrap_or_default();
-            self.content(child, &data, arch + 1);
+            self.content(child, &data, arch + 1, texts);
         }
         if enc.headers || !enc.members.is_empty() {
             self.report.encrypted.push(enc);
@@ -362,10 +383,33 @@ impl Walker<'_> {
             };
             // Encrypted headers without a working password are reported as encrypted, not
             // as unscannable: that is what they are.
-            if !(listing.headers_encrypted && matches!(reason, Reason::Unsupported(_) | Reason::Malformed(_))) {
+            if !(listing.headers_encrypted
+                && matches!(reason, Reason::Unsupported(_) | Reason::Malformed(_)))
+            {
                 self.unscannable(&path, reason);
             }
         }
+    }
+
+    /// Password candidates from the subject and text parts, gathered on first need.
+    fn passwords(&mut self, texts: &mime::Texts<'_>) -> Vec<String> {
+        if !self.passwords_read {
+            self.passwords_read = true;
+            let max = self.limits.max_passwords;
+            let mut budget = MAX_PASSWORD_TEXT;
+            let out = &mut self.report.passwords;
+            if max > 0 {
+                texts.each(&mut |t| {
+                    if budget == 0 {
+                        return;
+                    }
+                    let cut = t.char_indices().nth(budget).map_or(t.len(), |(i, _)| i);
+                    budget = budget.saturating_sub(cut.max(1));
+                    passwords::collect(&t[..cut], max, out);
+                });
+            }
+        }
+        self.report.passwords.clone()
     }
 
     fn unscannable(&mut self, path: &str, reason: Reason) {
@@ -384,6 +428,12 @@ impl Walker<'_> {
     }
 }
 
+/// A disk image starts with a zeroed system area, or an MBR (isohybrid images).
+fn may_be_disk_image(prefix: &[u8]) -> bool {
+    let head = &prefix[..prefix.len().min(512)];
+    head.iter().all(|&b| b == 0) || prefix.get(510..512) == Some(&[0x55, 0xaa])
+}
+
 fn walk_inner(raw: &[u8], limits: &Limits) -> Report {
     let started = Instant::now();
     let deadline = started + limits.deadline;
@@ -397,7 +447,7 @@ fn walk_inner(raw: &[u8], limits: &Limits) -> Report {
             deadline,
         },
         report: Report::default(),
-        password_chars: 0,
+        passwords_read: false,
         timed_out: false,
     };
     let mlim = mime::MimeLimits {

@@ -7,6 +7,14 @@ use unicode_normalization::UnicodeNormalization;
 /// A name as shown to people: NFC (Vietnamese NFD names compose), control characters dropped,
 /// path separators kept (archive members are paths).
 pub fn display(name: &str) -> String {
+    let clean = !name.chars().any(char::is_control);
+    if clean
+        && (name.is_ascii()
+            || unicode_normalization::is_nfc_quick(name.chars())
+                == unicode_normalization::IsNormalized::Yes)
+    {
+        return name.to_string();
+    }
     name.nfc().filter(|c| !c.is_control()).collect()
 }
 

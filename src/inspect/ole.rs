@@ -22,7 +22,10 @@ pub enum Class {
 fn is_installer_clsid(c: &[u8]) -> bool {
     c.len() == 16
         && matches!(c[0], 0x82 | 0x84 | 0x86)
-        && c[1..] == [0x10, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0, 0, 0, 0, 0, 0, 0x46]
+        && c[1..]
+            == [
+                0x10, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0, 0, 0, 0, 0, 0, 0x46,
+            ]
 }
 
 fn u16le(b: &[u8], at: usize) -> Option<u16> {
@@ -60,8 +63,7 @@ pub fn classify(data: &[u8]) -> Class {
         let name = String::from_utf16_lossy(&e.name).to_ascii_lowercase();
         // Word and PowerPoint keep "VBA" under "Macros"/root, Excel "_VBA_PROJECT_CUR"; every
         // VBA project has a "_VBA_PROJECT" stream and a "VBA" storage (MS-OVBA 2.2).
-        if name == "_vba_project" || name == "_vba_project_cur" || (name == "vba" && e.kind == 1)
-        {
+        if name == "_vba_project" || name == "_vba_project_cur" || (name == "vba" && e.kind == 1) {
             macro_doc = true;
         }
     }

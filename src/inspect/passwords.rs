@@ -63,15 +63,24 @@ pub fn collect(text: &str, max: usize, out: &mut Vec<String>) {
         }
         // Separators: spaces, ':', '=', '-', "là"/"la" ("mật khẩu là X"), "is".
         let sep_start = j;
-        while folded.get(j).is_some_and(|&c| c == ' ' || c == '\t' || c == '\u{a0}') {
+        while folded
+            .get(j)
+            .is_some_and(|&c| c == ' ' || c == '\t' || c == '\u{a0}')
+        {
             j += 1;
         }
-        if folded.get(j).is_some_and(|&c| matches!(c, ':' | '=' | '-' | '：')) {
+        if folded
+            .get(j)
+            .is_some_and(|&c| matches!(c, ':' | '=' | '-' | '：'))
+        {
             j += 1;
         } else if starts_with(&folded[j..], "la ") || starts_with(&folded[j..], "is ") {
             j += 3;
         }
-        while folded.get(j).is_some_and(|&c| c == ' ' || c == '\t' || c == '\u{a0}') {
+        while folded
+            .get(j)
+            .is_some_and(|&c| c == ' ' || c == '\t' || c == '\u{a0}')
+        {
             j += 1;
         }
         if j == sep_start {
@@ -116,7 +125,10 @@ fn token(chars: &[char], at: usize) -> Option<(String, usize)> {
     };
     if let Some(close) = close {
         let rest = &chars[at + 1..];
-        let end = rest.iter().take(128).position(|&c| c == close || c == '\n')?;
+        let end = rest
+            .iter()
+            .take(128)
+            .position(|&c| c == close || c == '\n')?;
         let s: String = rest[..end].iter().collect();
         return (!s.is_empty()).then_some((s, at + 1 + end));
     }
@@ -160,7 +172,8 @@ mod tests {
 
     #[test]
     fn bounded() {
-        let text = "pass: a1 ".repeat(1000) + &(0..100).map(|i| format!("mk: {i} ")).collect::<String>();
+        let text =
+            "pass: a1 ".repeat(1000) + &(0..100).map(|i| format!("mk: {i} ")).collect::<String>();
         assert!(all(&text).len() <= 8);
     }
 }

@@ -45,7 +45,13 @@ impl Sniff {
     pub fn is_executable(self) -> bool {
         matches!(
             self,
-            Sniff::Pe | Sniff::DosMz | Sniff::Elf | Sniff::MachO | Sniff::MachOFat | Sniff::Msi | Sniff::Lnk
+            Sniff::Pe
+                | Sniff::DosMz
+                | Sniff::Elf
+                | Sniff::MachO
+                | Sniff::MachOFat
+                | Sniff::Msi
+                | Sniff::Lnk
         )
     }
 
@@ -164,7 +170,10 @@ fn mz(data: &[u8]) -> Sniff {
     }
     // A DOS program: its header gives a sane size in pages and a header size in paragraphs
     // that fits in the file.
-    let h = |at: usize| data.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]]));
+    let h = |at: usize| {
+        data.get(at..at + 2)
+            .map(|s| u16::from_le_bytes([s[0], s[1]]))
+    };
     match (h(2), h(4), h(8)) {
         (Some(last), Some(pages), Some(hdr))
             if last < 512 && pages > 0 && hdr >= 2 && (hdr as usize) * 16 <= data.len().max(64) =>
@@ -230,14 +239,19 @@ mod tests {
     #[test]
     fn pe_needs_its_header() {
         assert_eq!(sniff(&pe()), Sniff::Pe);
-        assert_eq!(sniff(b"MZ is a text that starts like a program"), Sniff::Other);
+        assert_eq!(
+            sniff(b"MZ is a text that starts like a program"),
+            Sniff::Other
+        );
     }
 
     #[test]
     fn cafebabe_is_disambiguated() {
         let java = [0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52, 0, 0, 0, 0];
         assert_eq!(sniff(&java), Sniff::JavaClass);
-        let fat = [0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 2, 0x01, 0, 0, 7, 0, 0, 0, 3];
+        let fat = [
+            0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 2, 0x01, 0, 0, 7, 0, 0, 0, 3,
+        ];
         assert_eq!(sniff(&fat), Sniff::MachOFat);
     }
 

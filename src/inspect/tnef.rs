@@ -114,7 +114,8 @@ impl<'a> Cur<'a> {
         self.take(2).map(|s| u16::from_le_bytes([s[0], s[1]]))
     }
     fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        self.take(4)
+            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
     }
     /// A variable-length value: length, bytes, padding to 4.
     fn var(&mut self) -> Option<&'a [u8]> {
@@ -202,7 +203,13 @@ pub fn build(attachments: &[(&str, &[u8])]) -> Vec<u8> {
     out.extend_from_slice(&0x1234u16.to_le_bytes());
     attr(&mut out, 1, 0x9006, 0x0008, &[1, 0, 1, 0]); // attTnefVersion-ish header attribute
     for (name, data) in attachments {
-        attr(&mut out, LVL_ATTACHMENT, ATT_ATTACH_RENDDATA, 0x0006, &[0; 14]);
+        attr(
+            &mut out,
+            LVL_ATTACHMENT,
+            ATT_ATTACH_RENDDATA,
+            0x0006,
+            &[0; 14],
+        );
         let mut title = name.as_bytes().to_vec();
         title.push(0);
         attr(&mut out, LVL_ATTACHMENT, ATT_ATTACH_TITLE, 0x0001, &title);

@@ -12,7 +12,9 @@ pub struct Block {
 /// block without `end` keeps what was decoded (a client shows it too).
 pub fn blocks(text: &[u8], max_blocks: usize, max_bytes: usize) -> Vec<Block> {
     let mut out = Vec::new();
-    let mut lines = text.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = text
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     while out.len() < max_blocks {
         let Some(line) = lines.next() else { break };
         let Some(rest) = line.strip_prefix(b"begin ") else {

@@ -33,9 +33,11 @@ pub fn names(data: &[u8], max: usize) -> Vec<String> {
     let mut out = Vec::new();
     let Some(mut at) = start else { return out };
     while out.len() < max && data.get(at..at + 4) == Some(CDH) {
-        let (Some(nlen), Some(elen), Some(clen)) =
-            (u16le(data, at + 28), u16le(data, at + 30), u16le(data, at + 32))
-        else {
+        let (Some(nlen), Some(elen), Some(clen)) = (
+            u16le(data, at + 28),
+            u16le(data, at + 30),
+            u16le(data, at + 32),
+        ) else {
             break;
         };
         let Some(name) = data.get(at + 46..at + 46 + nlen) else {

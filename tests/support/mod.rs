@@ -20,12 +20,24 @@ pub fn base64(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len() * 4 / 3 + data.len() / 38 + 4);
     let mut line = 0;
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
         out.push(B64[(n >> 18) as usize & 63] as char);
         out.push(B64[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { B64[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            B64[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            B64[n as usize & 63] as char
+        } else {
+            '='
+        });
         line += 4;
         if line == 76 {
             out.push_str("\r\n");
@@ -96,9 +108,8 @@ pub fn attachment(name: &str, data: &[u8]) -> PartSpec {
 
 /// An attachment with a given Content-Type and raw parameter text for both headers.
 pub fn attachment_raw(ctype_params: &str, disposition: &str, data: &[u8]) -> PartSpec {
-    let mut headers = format!(
-        "Content-Type: {ctype_params}\r\nContent-Transfer-Encoding: base64\r\n"
-    );
+    let mut headers =
+        format!("Content-Type: {ctype_params}\r\nContent-Transfer-Encoding: base64\r\n");
     if !disposition.is_empty() {
         headers.push_str(&format!("Content-Disposition: {disposition}\r\n"));
     }
@@ -121,7 +132,9 @@ pub fn text(body: &str) -> PartSpec {
 pub fn rfc822(name: Option<&str>, msg: &[u8]) -> PartSpec {
     let mut headers = "Content-Type: message/rfc822\r\n".to_string();
     if let Some(n) = name {
-        headers.push_str(&format!("Content-Disposition: attachment; filename=\"{n}\"\r\n"));
+        headers.push_str(&format!(
+            "Content-Disposition: attachment; filename=\"{n}\"\r\n"
+        ));
     }
     PartSpec {
         headers,
@@ -153,7 +166,10 @@ pub fn message(subject: &str, parts: Vec<PartSpec>) -> Vec<u8> {
 pub fn with_attachment(name: &str, data: &[u8]) -> Vec<u8> {
     message(
         "Gửi tài liệu",
-        vec![text("Kính gửi anh/chị, tài liệu đính kèm.\n"), attachment(name, data)],
+        vec![
+            text("Kính gửi anh/chị, tài liệu đính kèm.\n"),
+            attachment(name, data),
+        ],
     )
 }
 
@@ -245,7 +261,8 @@ fn ole(clsid: Option<[u8; 16]>, streams: &[&str]) -> Vec<u8> {
             }
         }
         let mut st = comp.create_stream(path).expect("stream");
-        st.write_all(b"\x01\x02\x03 locthu test stream").expect("write");
+        st.write_all(b"\x01\x02\x03 locthu test stream")
+            .expect("write");
     }
     comp.flush().expect("flush");
     comp.into_inner().into_inner()
@@ -287,7 +304,10 @@ pub fn doc_with_macros() -> Vec<u8> {
 
 /// A legacy Word document without macros.
 pub fn doc_plain() -> Vec<u8> {
-    ole(None, &["/WordDocument", "/1Table", "/\u{5}SummaryInformation"])
+    ole(
+        None,
+        &["/WordDocument", "/1Table", "/\u{5}SummaryInformation"],
+    )
 }
 
 /// A zip built with the zip crate from `(name, data)` members.
@@ -326,7 +346,11 @@ fn tool(files: &[(&str, &[u8])], cmd: &str, args: &[&str], out: &str) -> Vec<u8>
         .current_dir(dir.path())
         .output()
         .unwrap_or_else(|e| panic!("{cmd} (Debian package needed): {e}"));
-    assert!(st.status.success(), "{cmd} failed: {}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{cmd} failed: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     std::fs::read(dir.path().join(out)).expect("tool output")
 }
 
@@ -335,6 +359,13 @@ pub fn zip_zipcrypto(members: &[(&str, &[u8])], password: &str) -> Vec<u8> {
     let mut args = vec!["-q", "-P", password, "out.zip"];
     args.extend(members.iter().map(|(n, _)| *n));
     tool(members, "zip", &args, "out.zip")
+}
+
+/// A gzip-compressed tar made by Debian's `tar czf`.
+pub fn tar_gz(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut args = vec!["czf", "out.tgz"];
+    args.extend(members.iter().map(|(n, _)| *n));
+    tool(members, "tar", &args, "out.tgz")
 }
 
 /// A 7z with encrypted content and headers (`7z a -p -mhe=on`, Debian p7zip-full).
@@ -351,7 +382,10 @@ pub fn zip_bomb_1gb() -> Vec<u8> {
     let out = dir.path().join("bomb.zip");
     let st = Command::new("sh")
         .arg("-c")
-        .arg(format!("head -c 1073741824 /dev/zero | zip -q {} -", out.display()))
+        .arg(format!(
+            "head -c 1073741824 /dev/zero | zip -q {} -",
+            out.display()
+        ))
         .status()
         .expect("sh and zip (Debian zip package)");
     assert!(st.success(), "zip failed");
@@ -435,8 +469,11 @@ pub fn pdf() -> Vec<u8> {
         out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
     }
     out.extend_from_slice(
-        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1)
-            .as_bytes(),
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .as_bytes(),
     );
     out
 }
@@ -455,9 +492,13 @@ pub fn jpeg() -> Vec<u8> {
     // SOF0: 8-bit, 8x8, one component
     v.extend_from_slice(&[0xff, 0xc0, 0, 11, 8, 0, 8, 0, 8, 1, 1, 0x11, 0]);
     // DHT DC 0: one code of length 1 for category 0
-    v.extend_from_slice(&[0xff, 0xc4, 0, 20, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    v.extend_from_slice(&[
+        0xff, 0xc4, 0, 20, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
     // DHT AC 0: one code of length 1 for EOB (0x00)
-    v.extend_from_slice(&[0xff, 0xc4, 0, 20, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    v.extend_from_slice(&[
+        0xff, 0xc4, 0, 20, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
     // SOS
     v.extend_from_slice(&[0xff, 0xda, 0, 8, 1, 1, 0x00, 0, 63, 0]);
     // Entropy-coded data: DC "0", EOB "0", padded with ones.
@@ -511,7 +552,11 @@ pub fn assert_finding(findings: &[Finding], rule: &str, action: Action, part: Op
 
 /// Asserts there is no finding at all.
 pub fn assert_clean(findings: &[Finding]) {
-    assert!(findings.is_empty(), "expected no finding; got:\n{}", describe(findings));
+    assert!(
+        findings.is_empty(),
+        "expected no finding; got:\n{}",
+        describe(findings)
+    );
 }
 
 pub fn describe(findings: &[Finding]) -> String {
