@@ -1,10 +1,14 @@
 //! locthu ("lọc thư": filtering mail): an inline SMTP filtering gateway for official mail.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod checks;
 pub mod config;
 pub mod engine;
 pub mod inspect;
 pub mod metrics;
+pub mod runtime;
+pub mod scan;
+pub mod server;
 pub mod smtp;
 pub mod spool;

@@ -1,1 +1,226 @@
-fn main() {}
+//! `locthu`: serve, check-config, scan.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tracing::{error, info};
+
+use locthu::config::LogFormat;
+use locthu::server::{self, Gateway, Overrides, Workers};
+
+#[derive(Parser)]
+#[command(
+    name = "locthu",
+    version,
+    about = "Inline SMTP filtering gateway for official mail (lọc thư)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the gateway (on the embedded default config when --config is not given).
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address of the first listener, overriding the config.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// host:port of the first listener's upstream MTA, overriding the config.
+        #[arg(long)]
+        upstream: Option<String>,
+    },
+    /// Validate a config file; print every error with file and line; exit non-zero on error.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Judge stored messages as the gateway would at the end of DATA; one JSON line per file.
+    Scan {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "")]
+        mail_from: String,
+        #[arg(long = "rcpt")]
+        rcpts: Vec<String>,
+        /// The client's address: inside trusted_networks makes the message outbound.
+        #[arg(long, default_value = "192.0.2.1")]
+        client_ip: std::net::IpAddr,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::CheckConfig { config } => {
+            match server::load_runtime(config.as_deref(), &Overrides::default()) {
+                Ok(rt) => {
+                    println!(
+                        "{}: ok ({} listener(s), checks: {})",
+                        rt.source,
+                        rt.config.listeners.len(),
+                        rt.engine.check_names().join(", ")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Cmd::Serve {
+            config,
+            listen,
+            upstream,
+        } => {
+            let overrides = Overrides { listen, upstream };
+            let rt = match server::load_runtime(config.as_deref(), &overrides) {
+                Ok(rt) => rt,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(rt.config.log.format, &rt.config.log.level);
+            // The acceptor, admin listener and signals are light: one thread does them, and
+            // sessions run on the workers (see server::Workers).
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(serve(rt, config, overrides))
+        }
+        Cmd::Scan {
+            config,
+            mail_from,
+            rcpts,
+            client_ip,
+            files,
+        } => {
+            let rt = match server::load_runtime(config.as_deref(), &Overrides::default()) {
+                Ok(rt) => rt,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return ExitCode::from(2);
+                }
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let scan = locthu::scan::Scan {
+                mail_from,
+                rcpts,
+                client_ip,
+            };
+            runtime.block_on(scan.run(&rt, &files))
+        }
+    }
+}
+
+async fn serve(
+    rt: locthu::runtime::Runtime,
+    config: Option<PathBuf>,
+    overrides: Overrides,
+) -> ExitCode {
+    if config.is_none() {
+        info!("no --config given: running on the embedded default config (see config/locthu.toml)");
+    }
+    let mut bound = Vec::new();
+    for l in &rt.config.listeners {
+        match TcpListener::bind(l.address).await {
+            Ok(sock) => {
+                info!(listener = %l.name, address = %l.address, role = l.role.as_str(), upstream = %l.upstream.address, "listening");
+                bound.push((l.name.clone(), sock));
+            }
+            Err(e) => {
+                error!(listener = %l.name, address = %l.address, error = %e, "cannot listen");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let admin = rt.config.admin.listen.clone();
+    info!(checks = ?rt.engine.check_names(), "engine ready");
+    let workers = match Workers::start(rt.config.server.workers) {
+        Ok(w) => w,
+        Err(e) => {
+            error!(error = %e, "cannot start worker threads");
+            return ExitCode::FAILURE;
+        }
+    };
+    let gateway = Gateway::new(rt, workers, config, overrides);
+    if !admin.is_empty() {
+        match TcpListener::bind(&admin).await {
+            Ok(sock) => {
+                info!(address = %admin, "admin listener: /metrics /healthz /readyz");
+                tokio::spawn(locthu::admin::serve(sock, gateway.clone()));
+            }
+            Err(e) => {
+                error!(address = %admin, error = %e, "cannot listen for admin");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    tokio::spawn(reload_on_sighup(gateway.clone()));
+    gateway.run(bound, terminate()).await;
+    ExitCode::SUCCESS
+}
+
+async fn reload_on_sighup(gateway: Arc<Gateway>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        error!("cannot install the SIGHUP handler; reload by file change only");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        info!("SIGHUP: reloading config");
+        let _ = gateway.reload();
+    }
+}
+
+async fn terminate() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => info!("SIGTERM"),
+                _ = int.recv() => info!("SIGINT"),
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -120,8 +120,10 @@ fn thousand_parts_are_bounded_and_all_seen() {
 
 #[test]
 fn too_many_parts_is_unscannable() {
-    let mut cfg = InspectConfig::default();
-    cfg.max_mime_parts = 50;
+    let cfg = InspectConfig {
+        max_mime_parts: 50,
+        ..InspectConfig::default()
+    };
     let parts = (0..100)
         .map(|i| attachment(&format!("t{i}.txt"), b"x"))
         .collect();

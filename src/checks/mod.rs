@@ -1,3 +1,5 @@
-//! The checks that judge messages; each implements [`crate::engine::Check`].
+//! The checks, one rule family per file.
 
 pub mod inspect;
+pub mod relay;
+pub mod size;

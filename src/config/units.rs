@@ -48,13 +48,13 @@ impl ByteSize {
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        if b >= 1_000_000 && b % 1_000_000 == 0 {
+        if b >= 1_000_000 && b.is_multiple_of(1_000_000) {
             write!(f, "{} MB", b / 1_000_000)
-        } else if b >= 1 << 20 && b % (1 << 20) == 0 {
+        } else if b >= 1 << 20 && b.is_multiple_of(1 << 20) {
             write!(f, "{} MiB", b >> 20)
         } else if b >= 1_000_000 {
             write!(f, "{:.1} MB", b as f64 / 1e6)
-        } else if b >= 1000 && b % 1000 == 0 {
+        } else if b >= 1000 && b.is_multiple_of(1000) {
             write!(f, "{} kB", b / 1000)
         } else {
             write!(f, "{b} B")

@@ -26,6 +26,10 @@ pub trait Check: Send + Sync {
     /// For each RCPT TO, before it is passed upstream; findings here concern this recipient.
     fn rcpt(&self, _conn: &Connection, _env: &Envelope, _rcpt: &str, _out: &mut Vec<Finding>) {}
 
+    /// At the end of DATA, before any content check: cheap decisions from the envelope and
+    /// `env.size` alone. A reject or tempfail here skips the content checks.
+    fn end_of_data(&self, _conn: &Connection, _env: &Envelope, _out: &mut Vec<Finding>) {}
+
     /// After the end of DATA, with the whole message spooled.
     ///
     /// CPU-heavy work belongs on `tokio::task::spawn_blocking` so one large message cannot stall

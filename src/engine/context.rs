@@ -85,6 +85,8 @@ pub struct Envelope {
     pub size_hint: Option<u64>,
     pub smtputf8: bool,
     pub eight_bit: bool,
+    /// Bytes of message received in DATA (counted even past the size limit).
+    pub size: u64,
 }
 
 /// The domain of an address (after the last `@`), lowercased; empty if there is none.

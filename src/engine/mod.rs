@@ -67,17 +67,21 @@ impl Engine {
         self.sync_stage(Stage::Rcpt, |c, out| c.rcpt(conn, env, rcpt, out))
     }
 
-    /// Runs every data-stage check concurrently over the spooled message.
+    /// Runs the cheap end-of-data checks, then, unless they already refused the message, every
+    /// content check concurrently over the spooled message.
     pub async fn data(&self, conn: &Connection, env: &Envelope, msg: &Spool) -> Verdict {
         let started = Instant::now();
+        let early = self.sync_stage(Stage::Data, |c, out| c.end_of_data(conn, env, out));
+        if early.refusal().is_some() {
+            return early;
+        }
         let runs = self.checks.iter().map(|c| c.data(conn, env, msg));
-        let findings = futures_util::future::join_all(runs)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut verdict = early;
+        for findings in futures_util::future::join_all(runs).await {
+            verdict.findings.extend(findings);
+        }
         observe(Stage::Data, started);
-        Verdict::new(findings)
+        verdict
     }
 
     fn sync_stage(

@@ -329,7 +329,9 @@ impl Walker<'_> {
             return;
         }
         let candidates = self.passwords(texts);
-        let listing = archive::open(data, kind, &mut self.budget, &candidates);
+        // The container's own name names a gzip/bzip2/xz member that carries none.
+        let own_name = path.rsplit('/').next().unwrap_or("");
+        let listing = archive::open_named(data, kind, &mut self.budget, &candidates, own_name);
         let mut enc = Encrypted {
             path: path.clone(),
             kind: kind.as_str(),
@@ -339,8 +341,7 @@ impl Walker<'_> {
         };
         for m in listing.members {
             // Directory entries are not files anyone opens.
-            if (m.name.ends_with('/') || m.name.ends_with('\\')) && m.data.is_none() && !m.encrypted
-            {
+            if m.is_dir {
                 continue;
             }
             let name = names::display(&m.name);

@@ -1,5 +1,11 @@
 //! SMTP: the client-facing session, the upstream client, and their shared codecs.
 
+pub mod command;
+pub mod data;
 mod reply;
+pub mod session;
+pub mod stream;
+pub mod tls;
+pub mod upstream;
 
 pub use reply::Reply;

@@ -1,0 +1,274 @@
+//! The configuration's shape. Every table rejects unknown keys; every key has a default, so a
+//! file only says what it changes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::{ByteSize, Span};
+use crate::engine::Role;
+
+/// The whole configuration of one locthu instance.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Another config file this one extends (a province profile); relative to this file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
+    pub server: Server,
+    #[serde(rename = "listener")]
+    pub listeners: Vec<Listener>,
+    pub limits: Limits,
+    pub admin: Admin,
+    pub log: Log,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            extends: None,
+            server: Server::default(),
+            listeners: vec![Listener::default()],
+            limits: Limits::default(),
+            admin: Admin::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+/// Identity, trust and storage.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    /// Name in the greeting and EHLO reply.
+    pub hostname: String,
+    /// Clients that are internal senders (may send anywhere). Like Postfix's
+    /// `mynetworks_style = host`, only loopback by default.
+    pub trusted_networks: Vec<IpNet>,
+    /// Recipient domains any client may send to. An entry `.example.gov.vn` also matches every
+    /// subdomain. Everything else is relay and needs an internal sender.
+    pub internal_domains: Vec<String>,
+    /// Peers allowed to name the real client with XCLIENT or XFORWARD (Postfix's
+    /// `smtpd_proxy_filter` in front of locthu). Empty by default: nobody may.
+    pub proxy_peers: Vec<IpNet>,
+    /// Where message bodies above `spool_memory` are spooled (unlinked temporary files).
+    pub spool_dir: PathBuf,
+    /// How much of a body is kept in memory before it spills to `spool_dir`.
+    pub spool_memory: ByteSize,
+    /// Threads that run sessions; 0 means one per CPU.
+    pub workers: usize,
+    /// On SIGTERM, how long sessions in a transaction may take to finish before they get 421.
+    pub shutdown_grace: Span,
+    /// How often the config file is checked for changes (in addition to SIGHUP); "0s" disables.
+    pub reload_poll: Span,
+    /// What to do with lines that end in a bare LF inside DATA: `normalize` them to CRLF (as
+    /// Postfix 3.9 does), or `reject` the message. A bare-LF line never ends DATA either way.
+    pub bare_lf: BareLf,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            hostname: default_hostname(),
+            trusted_networks: vec![
+                "127.0.0.0/8".parse().expect("literal"),
+                "::1/128".parse().expect("literal"),
+            ],
+            internal_domains: Vec::new(),
+            proxy_peers: Vec::new(),
+            spool_dir: std::env::temp_dir(),
+            spool_memory: ByteSize(256 * 1024),
+            workers: 0,
+            shutdown_grace: Span::secs(30),
+            reload_poll: Span::secs(2),
+            bare_lf: BareLf::Normalize,
+        }
+    }
+}
+
+fn default_hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "locthu.localdomain".to_string())
+}
+
+/// See [`Server::bare_lf`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BareLf {
+    Normalize,
+    Reject,
+}
+
+/// One address locthu accepts SMTP on, with its role and its upstream.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listener {
+    /// A short name for logs and metrics.
+    pub name: String,
+    pub address: SocketAddr,
+    pub role: Role,
+    /// Offer STARTTLS with this certificate and key (PEM). Reloaded on SIGHUP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServerTls>,
+    pub upstream: Upstream,
+}
+
+impl Default for Listener {
+    fn default() -> Self {
+        Listener {
+            name: "inbound".into(),
+            address: "127.0.0.1:2525".parse().expect("literal"),
+            role: Role::Inbound,
+            tls: None,
+            upstream: Upstream::default(),
+        }
+    }
+}
+
+/// Certificate chain and private key files, PEM.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The MTA that receives what locthu accepts.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Upstream {
+    /// `host:port` of the MTA.
+    pub address: String,
+    /// STARTTLS towards the upstream: `off`, `opportunistic` (when offered) or `required`.
+    pub tls: UpstreamTls,
+    /// CA bundle (PEM) to verify the upstream's certificate; without it the channel is
+    /// encrypted but not authenticated, like Postfix's `smtp_tls_security_level = encrypt`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
+    /// Name the real client with XCLIENT (or XFORWARD when only that is offered), so the upstream
+    /// applies its own restrictions to the real client.
+    pub pass_client: bool,
+    pub connect_timeout: Span,
+    /// Time allowed for each upstream reply to a command.
+    pub command_timeout: Span,
+    /// Time allowed for the upstream to answer the end of DATA. Behind Postfix's
+    /// `smtpd_proxy_filter`, the whole answer must fit in `smtpd_proxy_timeout` (100 s).
+    pub data_timeout: Span,
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Upstream {
+            address: "127.0.0.1:25".into(),
+            tls: UpstreamTls::Opportunistic,
+            tls_ca: None,
+            pass_client: true,
+            connect_timeout: Span::secs(10),
+            command_timeout: Span::secs(60),
+            data_timeout: Span::secs(80),
+        }
+    }
+}
+
+/// See [`Upstream::tls`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamTls {
+    Off,
+    Opportunistic,
+    Required,
+}
+
+/// Protocol limits. Each has the field's usual default.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest message accepted, advertised as EHLO SIZE and enforced at MAIL FROM and in DATA.
+    pub message_size: ByteSize,
+    /// Recipients per message (Postfix's `smtpd_recipient_limit`).
+    pub max_recipients: usize,
+    /// Longest command line, CRLF included (RFC 5321 4.5.3.1.4 sets 512 as the minimum).
+    pub command_line_length: usize,
+    /// Longest line inside DATA, CRLF included.
+    pub data_line_length: usize,
+    /// Largest header block.
+    pub header_size: ByteSize,
+    /// How long to wait for the next command (RFC 5321 4.5.3.2.7: at least 5 minutes).
+    pub command_timeout: Span,
+    /// How long to wait for more DATA bytes (RFC 5321 4.5.3.2.6).
+    pub data_timeout: Span,
+    /// Simultaneous client connections, all listeners together.
+    pub max_connections: usize,
+    /// Simultaneous client connections from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Errors (bad or out-of-order commands) before the session is closed with 421.
+    pub max_bad_commands: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            message_size: ByteSize(40_000_000),
+            max_recipients: 1000,
+            command_line_length: 2048,
+            data_line_length: 65_536,
+            header_size: ByteSize(256 * 1024),
+            command_timeout: Span::secs(300),
+            data_timeout: Span::secs(300),
+            max_connections: 500,
+            max_connections_per_ip: 50,
+            max_bad_commands: 20,
+        }
+    }
+}
+
+/// The admin HTTP listener.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// Address of `/metrics`, `/healthz` and `/readyz`; empty string disables it.
+    pub listen: String,
+    /// How often `/readyz` checks that each upstream answers.
+    pub probe_interval: Span,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            listen: "127.0.0.1:9425".into(),
+            probe_interval: Span::secs(10),
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// `text` for people, `json` for log shippers.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `locthu=debug`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// See [`Log::format`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,88 @@
+//! One generation of the running configuration: the validated config plus everything built
+//! from it (checks, TLS contexts, upstream settings). A reload builds a new one and swaps it in
+//! atomically; sessions keep the generation they started with.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::checks;
+use crate::config::{ConfigError, ConfigErrors, Loaded, Source};
+use crate::engine::{Check, Engine};
+use crate::smtp::tls;
+use crate::smtp::upstream::UpstreamSettings;
+
+/// Everything a session needs from the config, built once per generation.
+pub struct Runtime {
+    pub config: crate::config::Config,
+    pub source: Source,
+    pub engine: Engine,
+    pub listeners: HashMap<String, ListenerRuntime>,
+}
+
+/// Per-listener parts built from the config.
+pub struct ListenerRuntime {
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub upstream: UpstreamSettings,
+}
+
+impl Runtime {
+    /// Builds the checks and TLS contexts; `check-config` runs exactly this.
+    pub fn build(loaded: Loaded) -> Result<Runtime, ConfigErrors> {
+        let Loaded { config, source } = loaded;
+        let base = source.base_dir();
+        let mut errors = Vec::new();
+        let mut err = |message: String| {
+            errors.push(ConfigError {
+                file: source.to_string(),
+                line: None,
+                message,
+            })
+        };
+        let mut listeners = HashMap::new();
+        for l in &config.listeners {
+            let tls = match &l.tls {
+                None => None,
+                Some(t) => match tls::server_config(&base.join(&t.cert), &base.join(&t.key)) {
+                    Ok(c) => Some(tokio_rustls::TlsAcceptor::from(c)),
+                    Err(e) => {
+                        err(format!("listener `{}` tls: {e}", l.name));
+                        None
+                    }
+                },
+            };
+            let ca = l.upstream.tls_ca.as_ref().map(|p| base.join(p));
+            let tls_config = match tls::client_config(ca.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    err(format!("listener `{}` upstream.tls_ca: {e}", l.name));
+                    continue;
+                }
+            };
+            let upstream = UpstreamSettings {
+                address: l.upstream.address.clone(),
+                tls: l.upstream.tls,
+                tls_config,
+                ehlo_name: config.server.hostname.clone(),
+                connect_timeout: l.upstream.connect_timeout.get(),
+                command_timeout: l.upstream.command_timeout.get(),
+                data_timeout: l.upstream.data_timeout.get(),
+            };
+            listeners.insert(l.name.clone(), ListenerRuntime { tls, upstream });
+        }
+        let checks: Vec<Arc<dyn Check>> = vec![
+            Arc::new(checks::size::MessageSize {
+                max: config.limits.message_size,
+            }),
+            Arc::new(checks::relay::Relay::new(&config.server.internal_domains)),
+        ];
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(Runtime {
+            engine: Engine::new(checks),
+            config,
+            source,
+            listeners,
+        })
+    }
+}

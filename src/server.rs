@@ -1,0 +1,364 @@
+//! The gateway's life: listeners, connection limits, config reloads and graceful shutdown.
+//! `main.rs` binds the sockets and wires the signals; everything here takes them injected.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::config::{self, ConfigErrors, Loaded};
+use crate::metrics::metrics;
+use crate::runtime::Runtime;
+use crate::smtp::session::{self, Phase};
+
+/// Command-line overrides applied on top of every config generation (`--listen`, `--upstream`).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<std::net::SocketAddr>,
+    pub upstream: Option<String>,
+}
+
+impl Overrides {
+    fn apply(&self, loaded: &mut Loaded) {
+        if let Some(first) = loaded.config.listeners.first_mut() {
+            if let Some(a) = self.listen {
+                first.address = a;
+            }
+            if let Some(u) = &self.upstream {
+                first.upstream.address = u.clone();
+            }
+        }
+    }
+}
+
+/// Loads a config (file or embedded), applies the overrides and builds a runtime from it.
+pub fn load_runtime(
+    path: Option<&std::path::Path>,
+    overrides: &Overrides,
+) -> Result<Runtime, ConfigErrors> {
+    let mut loaded = config::load(path)?;
+    overrides.apply(&mut loaded);
+    Runtime::build(loaded)
+}
+
+/// Session threads, each with its own single-threaded tokio runtime.
+///
+/// A proxy's sessions spend their time waking on small reads; on tokio's work-stealing
+/// runtime every wake-up may cross threads (futex calls), which we measured at four times the
+/// CPU per message of a single-threaded runtime. So each worker runs a current-thread runtime
+/// and the acceptor hands each new connection to the next worker, as pingora and linkerd2-proxy
+/// keep a connection on one thread.
+pub struct Workers {
+    handles: Vec<tokio::runtime::Handle>,
+    next: AtomicUsize,
+}
+
+impl Workers {
+    /// Starts `n` worker threads (`0`: one per CPU).
+    pub fn start(n: usize) -> std::io::Result<Workers> {
+        let n = if n == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            n
+        };
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            handles.push(rt.handle().clone());
+            std::thread::Builder::new()
+                .name(format!("locthu-worker-{i}"))
+                .spawn(move || rt.block_on(std::future::pending::<()>()))?;
+        }
+        Ok(Workers {
+            handles,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    fn pick(&self) -> &tokio::runtime::Handle {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
+        &self.handles[i]
+    }
+}
+
+/// The running gateway's shared state.
+pub struct Gateway {
+    pub runtime: ArcSwap<Runtime>,
+    workers: Workers,
+    phase: watch::Sender<Phase>,
+    conns: ConnTracker,
+    next_id: AtomicU64,
+    config_path: Option<PathBuf>,
+    overrides: Overrides,
+}
+
+impl Gateway {
+    pub fn new(
+        runtime: Runtime,
+        workers: Workers,
+        config_path: Option<PathBuf>,
+        overrides: Overrides,
+    ) -> Arc<Self> {
+        Arc::new(Gateway {
+            workers,
+            runtime: ArcSwap::from_pointee(runtime),
+            phase: watch::channel(Phase::Running).0,
+            conns: ConnTracker::default(),
+            next_id: AtomicU64::new(1),
+            config_path,
+            overrides,
+        })
+    }
+
+    pub fn phase(&self) -> Phase {
+        *self.phase.borrow()
+    }
+
+    /// Connections open now, all listeners together.
+    pub fn active_connections(&self) -> usize {
+        self.conns.total.load(Ordering::Relaxed)
+    }
+
+    /// Reads the config again and swaps it in if it is valid; otherwise keeps the running one.
+    pub fn reload(&self) -> Result<(), String> {
+        let result = load_runtime(self.config_path.as_deref(), &self.overrides)
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                let old = self.runtime.load();
+                let key = |r: &Runtime| {
+                    let mut v: Vec<_> = r
+                        .config
+                        .listeners
+                        .iter()
+                        .map(|l| (l.name.clone(), l.address))
+                        .collect();
+                    v.sort();
+                    v
+                };
+                if key(&rt) != key(&old) {
+                    return Err(
+                        "listener names or addresses changed: that needs a restart".to_string()
+                    );
+                }
+                Ok(rt)
+            });
+        match result {
+            Ok(rt) => {
+                self.runtime.store(Arc::new(rt));
+                metrics().config_reloads.with_label_values(&["ok"]).inc();
+                info!(source = %self.runtime.load().source, "config reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                metrics().config_reloads.with_label_values(&["error"]).inc();
+                error!(error = %e, "config reload failed; keeping the running config");
+                Err(e)
+            }
+        }
+    }
+
+    /// Serves on the bound listeners until `shutdown` resolves, then drains: no new
+    /// connections, transactions in flight finish within the grace period, then 421.
+    pub async fn run(
+        self: Arc<Self>,
+        listeners: Vec<(String, TcpListener)>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let mut tasks = Vec::new();
+        for (name, listener) in listeners {
+            tasks.push(tokio::spawn(
+                self.clone().accept_loop(Arc::from(name), listener),
+            ));
+        }
+        if let Some(path) = self.config_path.clone() {
+            let poll = self.runtime.load().config.server.reload_poll.get();
+            if !poll.is_zero() {
+                tokio::spawn(self.clone().watch_file(path, poll));
+            }
+        }
+        shutdown.await;
+        let grace = self.runtime.load().config.server.shutdown_grace.get();
+        info!(active = self.active_connections(), grace = ?grace, "shutting down: draining sessions");
+        let _ = self.phase.send(Phase::Draining);
+        for t in &tasks {
+            t.abort();
+        }
+        if !self.wait_idle(grace).await {
+            warn!(
+                active = self.active_connections(),
+                "grace period over: closing remaining sessions with 421"
+            );
+            let _ = self.phase.send(Phase::Stop);
+            self.wait_idle(Duration::from_secs(5)).await;
+        }
+        info!("stopped");
+    }
+
+    async fn wait_idle(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.active_connections() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
+    }
+
+    async fn accept_loop(self: Arc<Self>, name: Arc<str>, listener: TcpListener) {
+        loop {
+            let (tcp, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    warn!(listener = %name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let rt = self.runtime.load_full();
+            let limits = &rt.config.limits;
+            let guard = match self.conns.admit(
+                peer.ip(),
+                limits.max_connections,
+                limits.max_connections_per_ip,
+            ) {
+                Ok(g) => g,
+                Err(reason) => {
+                    metrics()
+                        .connections_refused
+                        .with_label_values(&[&name, reason])
+                        .inc();
+                    tokio::spawn(refuse(tcp, reason));
+                    continue;
+                }
+            };
+            let Some(role) = rt
+                .config
+                .listeners
+                .iter()
+                .find(|l| *l.name == *name)
+                .map(|l| l.role)
+            else {
+                continue;
+            };
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            metrics()
+                .connections_total
+                .with_label_values(&[&name])
+                .inc();
+            let active = metrics().connections_active.with_label_values(&[&name]);
+            active.inc();
+            let phase = self.phase.subscribe();
+            let name = name.clone();
+            let tcp = match tcp.into_std() {
+                Ok(t) => t,
+                Err(e) => {
+                    warn!(error = %e, "cannot hand the connection to a worker");
+                    continue;
+                }
+            };
+            self.workers.pick().spawn(async move {
+                let _guard = guard;
+                // The socket moves to this worker's reactor; it is already non-blocking.
+                if let Ok(tcp) = TcpStream::from_std(tcp) {
+                    session::run(tcp, peer, id, name, role, rt, phase).await;
+                }
+                active.dec();
+            });
+        }
+    }
+
+    /// Reloads when the config file's modification time changes (editors that save by rename
+    /// included); cheaper and more portable than inotify for one file.
+    async fn watch_file(self: Arc<Self>, path: PathBuf, every: Duration) {
+        let mtime = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let mut last: Option<SystemTime> = mtime(&path);
+        loop {
+            tokio::time::sleep(every).await;
+            let now = mtime(&path);
+            if now.is_some() && now != last {
+                last = now;
+                info!(path = %path.display(), "config file changed");
+                let _ = self.reload();
+            }
+        }
+    }
+}
+
+async fn refuse(mut tcp: TcpStream, reason: &'static str) {
+    let text = match reason {
+        "per_ip" => "421 4.7.0 Quá nhiều kết nối từ địa chỉ của bạn / Too many connections from your address\r\n",
+        _ => "421 4.3.2 Máy chủ quá tải, thử lại sau / Too many connections, try again later\r\n",
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = tcp.write_all(text.as_bytes()).await;
+        let _ = tcp.shutdown().await;
+    })
+    .await;
+}
+
+/// Counts connections in total and per client IP.
+#[derive(Default)]
+struct ConnTracker {
+    total: Arc<AtomicUsize>,
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// Releases one connection's slots when the session ends.
+struct ConnGuard {
+    ip: IpAddr,
+    total: Arc<AtomicUsize>,
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl ConnTracker {
+    fn admit(
+        &self,
+        ip: IpAddr,
+        max_total: usize,
+        max_per_ip: usize,
+    ) -> Result<ConnGuard, &'static str> {
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if self.total.load(Ordering::Relaxed) >= max_total {
+            return Err("total");
+        }
+        let n = per_ip.entry(ip).or_insert(0);
+        if *n >= max_per_ip {
+            return Err("per_ip");
+        }
+        *n += 1;
+        self.total.fetch_add(1, Ordering::Relaxed);
+        Ok(ConnGuard {
+            ip,
+            total: self.total.clone(),
+            per_ip: self.per_ip.clone(),
+        })
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+        self.total.fetch_sub(1, Ordering::Relaxed);
+    }
+}

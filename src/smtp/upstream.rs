@@ -1,0 +1,649 @@
+//! The SMTP client towards the upstream MTA: one session per client session.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use super::command::xtext_encode;
+use super::data::DotStuffer;
+use super::reply::Reply;
+use super::stream::Stream;
+use crate::config::UpstreamTls;
+use crate::spool::Spool;
+
+/// Who failed, and how, when talking to the upstream (STYLE.md habit 6).
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect { addr: String, reason: String },
+    #[error("upstream timed out waiting for {0}")]
+    Timeout(&'static str),
+    #[error("upstream connection lost: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("upstream protocol error: {0}")]
+    Protocol(String),
+    #[error("upstream refused {what}: {reply}")]
+    Refused { what: &'static str, reply: Reply },
+    #[error("TLS with upstream failed: {0}")]
+    Tls(String),
+}
+
+impl UpstreamError {
+    /// A bounded label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect { .. } => "connect",
+            UpstreamError::Timeout(_) => "timeout",
+            UpstreamError::Io(_) => "io",
+            UpstreamError::Protocol(_) => "protocol",
+            UpstreamError::Refused { .. } => "refused",
+            UpstreamError::Tls(_) => "tls",
+        }
+    }
+
+    /// What the client hears: always a 4xx, so the client keeps the message and retries.
+    pub fn client_reply(&self) -> Reply {
+        let (enhanced, vi, en) = match self {
+            UpstreamError::Connect { .. }
+            | UpstreamError::Refused { .. }
+            | UpstreamError::Tls(_) => (
+                "4.4.1",
+                "Máy chủ thư phía sau tạm thời không nhận thư",
+                "Upstream mail server unavailable, try again later",
+            ),
+            UpstreamError::Timeout(_) => (
+                "4.4.2",
+                "Máy chủ thư phía sau không trả lời kịp",
+                "Upstream mail server timed out, try again later",
+            ),
+            UpstreamError::Io(_) | UpstreamError::Protocol(_) => (
+                "4.4.2",
+                "Mất kết nối tới máy chủ thư phía sau",
+                "Connection to upstream mail server lost, try again later",
+            ),
+        };
+        Reply::new(451, enhanced, format!("{vi} / {en}"))
+    }
+}
+
+type Result<T> = std::result::Result<T, UpstreamError>;
+
+/// What the upstream's EHLO reply offered.
+#[derive(Debug, Clone, Default)]
+pub struct Caps {
+    pub pipelining: bool,
+    pub starttls: bool,
+    pub eight_bit: bool,
+    pub smtputf8: bool,
+    pub size: bool,
+    pub chunking: bool,
+    /// XCLIENT attribute names offered (uppercased).
+    pub xclient: Vec<String>,
+    /// XFORWARD attribute names offered (uppercased).
+    pub xforward: Vec<String>,
+}
+
+impl Caps {
+    fn parse(reply: &Reply) -> Caps {
+        let mut caps = Caps::default();
+        for line in reply.lines.iter().skip(1) {
+            let mut words = line.split_whitespace();
+            let keyword = words.next().unwrap_or("").to_ascii_uppercase();
+            let args = || {
+                words
+                    .clone()
+                    .map(|w| w.to_ascii_uppercase())
+                    .collect::<Vec<_>>()
+            };
+            match keyword.as_str() {
+                "PIPELINING" => caps.pipelining = true,
+                "STARTTLS" => caps.starttls = true,
+                "8BITMIME" => caps.eight_bit = true,
+                "SMTPUTF8" => caps.smtputf8 = true,
+                "SIZE" => caps.size = true,
+                "CHUNKING" => caps.chunking = true,
+                "XCLIENT" => caps.xclient = args(),
+                "XFORWARD" => caps.xforward = args(),
+                _ => {}
+            }
+        }
+        caps
+    }
+}
+
+/// How to reach and talk to one upstream.
+#[derive(Clone)]
+pub struct UpstreamSettings {
+    pub address: String,
+    pub tls: UpstreamTls,
+    pub tls_config: Arc<rustls::ClientConfig>,
+    pub ehlo_name: String,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+}
+
+/// The real client as the upstream should see it.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    pub addr: SocketAddr,
+    pub name: Option<String>,
+    pub helo: Option<String>,
+    pub login: Option<String>,
+    pub esmtp: bool,
+    pub tls: bool,
+}
+
+/// One open upstream session.
+pub struct Upstream {
+    stream: Stream,
+    rbuf: BytesMut,
+    pub caps: Caps,
+    settings: UpstreamSettings,
+    /// Attributes still to send with XFORWARD before each MAIL (empty with XCLIENT).
+    xforward: Option<String>,
+    /// Replies to commands written ahead (RFC 2920) that are read with the next command's.
+    pending: Vec<&'static str>,
+    /// The upstream's refusal of a pipelined MAIL FROM (or XFORWARD), once read.
+    mail_refused: Option<Reply>,
+}
+
+const MAX_REPLY_LINE: usize = 4096;
+/// Bytes read from the spool and written upstream at a time.
+const CHUNK: usize = 256 * 1024;
+const MAX_REPLY_LINES: usize = 200;
+
+impl Upstream {
+    /// Connects, reads the greeting, says EHLO and starts TLS as configured.
+    pub async fn connect(settings: UpstreamSettings) -> Result<Upstream> {
+        let addr = settings.address.clone();
+        let tcp = timeout(settings.connect_timeout, TcpStream::connect(&addr))
+            .await
+            .map_err(|_| UpstreamError::Connect {
+                addr: addr.clone(),
+                reason: "connect timed out".into(),
+            })?
+            .map_err(|e| UpstreamError::Connect {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        // Commands and replies are small and we always wait for the answer: Nagle would hold
+        // each one back for a delayed ACK (40 ms on Linux).
+        tcp.set_nodelay(true)?;
+        let mut up = Upstream {
+            stream: Stream::Plain(tcp),
+            rbuf: BytesMut::with_capacity(4096),
+            caps: Caps::default(),
+            settings,
+            xforward: None,
+            pending: Vec::new(),
+            mail_refused: None,
+        };
+        let greeting = up.read_reply("the greeting").await?;
+        if greeting.code != 220 {
+            return Err(UpstreamError::Refused {
+                what: "the connection",
+                reply: greeting,
+            });
+        }
+        let name = up.settings.ehlo_name.clone();
+        up.ehlo(&name).await?;
+        if up.settings.tls != UpstreamTls::Off {
+            if up.caps.starttls {
+                up.starttls().await?;
+                up.ehlo(&name).await?;
+            } else if up.settings.tls == UpstreamTls::Required {
+                return Err(UpstreamError::Tls(
+                    "STARTTLS required by config but not offered".into(),
+                ));
+            }
+        }
+        Ok(up)
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    async fn ehlo(&mut self, name: &str) -> Result<()> {
+        let reply = self.command(&format!("EHLO {name}"), "EHLO").await?;
+        if reply.code == 250 {
+            self.caps = Caps::parse(&reply);
+            return Ok(());
+        }
+        let reply = self.command(&format!("HELO {name}"), "HELO").await?;
+        if reply.code != 250 {
+            return Err(UpstreamError::Refused {
+                what: "HELO",
+                reply,
+            });
+        }
+        self.caps = Caps::default();
+        Ok(())
+    }
+
+    async fn starttls(&mut self) -> Result<()> {
+        let reply = self.command("STARTTLS", "STARTTLS").await?;
+        if reply.code != 220 {
+            return Err(UpstreamError::Refused {
+                what: "STARTTLS",
+                reply,
+            });
+        }
+        if !self.rbuf.is_empty() {
+            return Err(UpstreamError::Protocol(
+                "data pipelined after STARTTLS reply".into(),
+            ));
+        }
+        let host = self
+            .settings
+            .address
+            .rsplit_once(':')
+            .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
+            .unwrap_or_default();
+        let server_name = ServerName::try_from(host)
+            .map_err(|e| UpstreamError::Tls(e.to_string()))?
+            .to_owned();
+        let tcp = self.stream.take_plain()?;
+        let connector = tokio_rustls::TlsConnector::from(self.settings.tls_config.clone());
+        let tls = timeout(
+            self.settings.command_timeout,
+            connector.connect(server_name, tcp),
+        )
+        .await
+        .map_err(|_| UpstreamError::Timeout("the TLS handshake"))?
+        .map_err(|e| UpstreamError::Tls(e.to_string()))?;
+        self.stream = Stream::Client(Box::new(tls));
+        Ok(())
+    }
+
+    /// Names the real client with XCLIENT (then EHLO again, as the session restarts), or
+    /// prepares XFORWARD for each transaction. Does nothing if the upstream offers neither.
+    pub async fn pass_client(&mut self, client: &ClientIdentity) -> Result<()> {
+        let attrs = client_attributes(client);
+        if !self.caps.xclient.is_empty() {
+            let offered = &self.caps.xclient;
+            let line: Vec<String> = attrs
+                .iter()
+                .filter(|(k, _)| offered.iter().any(|o| o == k))
+                .map(|(k, v)| format!("{k}={}", xtext_encode(v)))
+                .collect();
+            let reply = self
+                .command(&format!("XCLIENT {}", line.join(" ")), "XCLIENT")
+                .await?;
+            // Postfix answers with a new 220 greeting; smtp-sink and some others with 250.
+            if !reply.is_positive() {
+                return Err(UpstreamError::Refused {
+                    what: "XCLIENT",
+                    reply,
+                });
+            }
+            let helo = client
+                .helo
+                .clone()
+                .unwrap_or_else(|| self.settings.ehlo_name.clone());
+            self.ehlo(&helo).await?;
+        } else if !self.caps.xforward.is_empty() {
+            let offered = &self.caps.xforward;
+            let line: Vec<String> = attrs
+                .iter()
+                .filter(|(k, _)| *k != "LOGIN" && offered.iter().any(|o| o == k))
+                .map(|(k, v)| format!("{k}={}", xtext_encode(v)))
+                .collect();
+            self.xforward = Some(format!("XFORWARD {}", line.join(" ")));
+        }
+        Ok(())
+    }
+
+    /// MAIL FROM, preceded by XFORWARD when that is how the client is named.
+    ///
+    /// With PIPELINING the commands are only written, and `None` is returned: their replies are
+    /// read together with the first RCPT's, saving a round trip per message. A refusal then
+    /// surfaces through [`Upstream::take_mail_refusal`] at RCPT time, where Postfix itself
+    /// reports sender restrictions by default (`smtpd_delay_reject = yes`).
+    pub async fn mail(&mut self, line: &str) -> Result<Option<Reply>> {
+        self.mail_refused = None;
+        let mut wire = String::new();
+        if let Some(xf) = &self.xforward {
+            wire.push_str(xf);
+            wire.push_str("\r\n");
+        }
+        wire.push_str(line);
+        wire.push_str("\r\n");
+        if self.caps.pipelining {
+            self.write(wire.as_bytes(), "MAIL").await?;
+            if self.xforward.is_some() {
+                self.pending.push("XFORWARD");
+            }
+            self.pending.push("MAIL");
+            return Ok(None);
+        }
+        self.write(wire.as_bytes(), "MAIL").await?;
+        if self.xforward.is_some() {
+            let reply = self.read_reply("XFORWARD").await?;
+            if !reply.is_positive() {
+                let _ = self.read_reply("MAIL").await?;
+                return Err(UpstreamError::Refused {
+                    what: "XFORWARD",
+                    reply,
+                });
+            }
+        }
+        self.read_reply("MAIL").await.map(Some)
+    }
+
+    /// The upstream's refusal of the last MAIL FROM, if it refused it.
+    pub fn take_mail_refusal(&mut self) -> Option<Reply> {
+        self.mail_refused.take()
+    }
+
+    /// Sends one command line and reads its reply (after any replies pending from pipelining).
+    pub async fn command(&mut self, line: &str, what: &'static str) -> Result<Reply> {
+        let mut wire = Vec::with_capacity(line.len() + 2);
+        wire.extend_from_slice(line.as_bytes());
+        wire.extend_from_slice(b"\r\n");
+        self.write(&wire, what).await?;
+        self.read_pending().await?;
+        self.read_reply(what).await
+    }
+
+    async fn read_pending(&mut self) -> Result<()> {
+        for what in std::mem::take(&mut self.pending) {
+            let reply = self.read_reply(what).await?;
+            if !reply.is_positive() && self.mail_refused.is_none() {
+                if what == "XFORWARD" {
+                    // Not authorised for XFORWARD: our configuration's fault, so retry later.
+                    return Err(UpstreamError::Refused { what, reply });
+                }
+                self.mail_refused = Some(reply);
+            }
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, bytes: &[u8], what: &'static str) -> Result<()> {
+        timeout(self.settings.command_timeout, self.stream.write_all(bytes))
+            .await
+            .map_err(|_| UpstreamError::Timeout(what))??;
+        Ok(())
+    }
+
+    /// Sends the message: our headers, then the spooled body, with BDAT when the upstream
+    /// offers CHUNKING (RFC 3030: one round trip, no dot-stuffing) and DATA otherwise.
+    ///
+    /// A negative reply to DATA itself is returned as the answer, not as an error.
+    pub async fn send_message(&mut self, headers: &[u8], spool: &Spool) -> Result<(Reply, u64)> {
+        self.read_pending().await?;
+        if self.caps.chunking {
+            return self.send_bdat(headers, spool).await;
+        }
+        let reply = self.command("DATA", "DATA").await?;
+        if reply.code != 354 {
+            return Ok((reply, 0));
+        }
+        let mut stuffer = DotStuffer::default();
+        let mut out = Vec::with_capacity(CHUNK + CHUNK / 8);
+        let mut sent = 0u64;
+        stuffer.stuff(headers, &mut out);
+        let mut reader = spool.reader()?;
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let n = reader.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            stuffer.stuff(&chunk[..n], &mut out);
+            if out.len() >= CHUNK {
+                self.write_data(&out).await?;
+                sent += out.len() as u64;
+                out.clear();
+            }
+        }
+        stuffer.finish(&mut out);
+        self.write_data(&out).await?;
+        sent += out.len() as u64;
+        let reply = timeout(self.settings.data_timeout, self.read_reply_inner())
+            .await
+            .map_err(|_| UpstreamError::Timeout("the end of DATA"))??;
+        Ok((reply, sent))
+    }
+
+    async fn send_bdat(&mut self, headers: &[u8], spool: &Spool) -> Result<(Reply, u64)> {
+        let total = headers.len() as u64 + spool.len();
+        let mut out = Vec::with_capacity(CHUNK);
+        out.extend_from_slice(format!("BDAT {total} LAST\r\n").as_bytes());
+        out.extend_from_slice(headers);
+        let mut reader = spool.reader()?;
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let n = reader.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&chunk[..n]);
+            if out.len() >= CHUNK {
+                self.write_data(&out).await?;
+                out.clear();
+            }
+        }
+        self.write_data(&out).await?;
+        let reply = timeout(self.settings.data_timeout, self.read_reply_inner())
+            .await
+            .map_err(|_| UpstreamError::Timeout("the end of BDAT"))??;
+        Ok((reply, total))
+    }
+
+    async fn write_data(&mut self, bytes: &[u8]) -> Result<()> {
+        timeout(self.settings.data_timeout, self.stream.write_all(bytes))
+            .await
+            .map_err(|_| UpstreamError::Timeout("DATA to be accepted"))??;
+        Ok(())
+    }
+
+    /// Ends the session politely; errors do not matter any more.
+    pub async fn quit(mut self) {
+        let _ = timeout(Duration::from_secs(5), async {
+            let _ = self.stream.write_all(b"QUIT\r\n").await;
+            let _ = self.read_reply_inner().await;
+            let _ = self.stream.shutdown().await;
+        })
+        .await;
+    }
+
+    async fn read_reply(&mut self, what: &'static str) -> Result<Reply> {
+        timeout(self.settings.command_timeout, self.read_reply_inner())
+            .await
+            .map_err(|_| UpstreamError::Timeout(what))?
+    }
+
+    async fn read_reply_inner(&mut self) -> Result<Reply> {
+        let mut lines = Vec::new();
+        let mut code = 0u16;
+        loop {
+            let line = self.read_line().await?;
+            let (c, last, text) = parse_reply_line(&line)?;
+            if lines.is_empty() {
+                code = c;
+            } else if c != code {
+                return Err(UpstreamError::Protocol(format!(
+                    "reply code changed from {code} to {c}"
+                )));
+            }
+            lines.push(text);
+            if last {
+                break;
+            }
+            if lines.len() > MAX_REPLY_LINES {
+                return Err(UpstreamError::Protocol("reply has too many lines".into()));
+            }
+        }
+        Ok(split_enhanced(code, lines))
+    }
+
+    async fn read_line(&mut self) -> Result<String> {
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.rbuf) {
+                let mut line = self.rbuf.split_to(i + 1);
+                line.truncate(i);
+                if line.last() == Some(&b'\r') {
+                    line.truncate(i - 1);
+                }
+                return Ok(String::from_utf8_lossy(&line).into_owned());
+            }
+            if self.rbuf.len() > MAX_REPLY_LINE {
+                return Err(UpstreamError::Protocol("reply line too long".into()));
+            }
+            self.rbuf.reserve(4096);
+            let n = self.stream.read_buf(&mut self.rbuf).await?;
+            if n == 0 {
+                return Err(UpstreamError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "upstream closed the connection",
+                )));
+            }
+        }
+    }
+
+    /// Bytes the upstream sent that no command asked for yet (it should be none).
+    pub fn unread(&self) -> usize {
+        self.rbuf.remaining()
+    }
+}
+
+/// Postfix's XCLIENT/XFORWARD attributes for the real client (XCLIENT_README).
+fn client_attributes(c: &ClientIdentity) -> Vec<(&'static str, String)> {
+    let addr = match c.addr.ip() {
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("IPV6:{ip}"),
+    };
+    let mut attrs = vec![
+        // Without a verified reverse name we say so, rather than let the upstream assume ours.
+        (
+            "NAME",
+            c.name.clone().unwrap_or_else(|| "[UNAVAILABLE]".into()),
+        ),
+        ("ADDR", addr),
+        ("PORT", c.addr.port().to_string()),
+        ("PROTO", if c.esmtp { "ESMTP" } else { "SMTP" }.to_string()),
+    ];
+    if let Some(helo) = &c.helo {
+        attrs.push(("HELO", helo.clone()));
+    }
+    if let Some(login) = &c.login {
+        attrs.push(("LOGIN", login.clone()));
+    }
+    attrs
+}
+
+/// Splits `250-text` / `250 text` into code, whether it is the last line, and text.
+pub fn parse_reply_line(line: &str) -> Result<(u16, bool, String)> {
+    let b = line.as_bytes();
+    if b.len() < 3 || !b[..3].iter().all(u8::is_ascii_digit) || !(b'2'..=b'5').contains(&b[0]) {
+        return Err(UpstreamError::Protocol(format!(
+            "not an SMTP reply: {line:?}"
+        )));
+    }
+    let code: u16 = line[..3]
+        .parse()
+        .map_err(|_| UpstreamError::Protocol(line.into()))?;
+    let (last, text) = match b.get(3) {
+        None => (true, ""),
+        Some(b' ') => (true, &line[4..]),
+        Some(b'-') => (false, &line[4..]),
+        Some(_) => {
+            return Err(UpstreamError::Protocol(format!(
+                "not an SMTP reply: {line:?}"
+            )))
+        }
+    };
+    Ok((code, last, text.to_string()))
+}
+
+/// Moves an RFC 3463 enhanced status (`5.1.1`) out of the text of every line.
+fn split_enhanced(code: u16, lines: Vec<String>) -> Reply {
+    let class = char::from(b'0' + (code / 100) as u8);
+    let enhanced = lines
+        .first()
+        .and_then(|l| l.split_whitespace().next())
+        .filter(|w| {
+            let parts: Vec<&str> = w.split('.').collect();
+            parts.len() == 3
+                && w.starts_with(class)
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_string);
+    match enhanced {
+        Some(e) => {
+            let lines = lines
+                .into_iter()
+                .map(|l| {
+                    l.strip_prefix(e.as_str())
+                        .map(|t| t.trim_start().to_string())
+                        .unwrap_or(l)
+                })
+                .collect();
+            Reply {
+                code,
+                enhanced: e,
+                lines,
+            }
+        }
+        None => Reply::plain(code, lines),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_keep_code_enhanced_status_and_text() {
+        let r = split_enhanced(550, vec!["5.1.1 <x@y>: Recipient address rejected".into()]);
+        assert_eq!(
+            r.to_wire(),
+            "550 5.1.1 <x@y>: Recipient address rejected\r\n"
+        );
+        let r = split_enhanced(250, vec!["2.0.0 Ok: queued as ABC".into()]);
+        assert_eq!(r.enhanced, "2.0.0");
+        assert_eq!(
+            split_enhanced(220, vec!["mx ESMTP".into()]).to_wire(),
+            "220 mx ESMTP\r\n"
+        );
+        assert!(parse_reply_line("hello").is_err());
+        assert_eq!(
+            parse_reply_line("250-PIPELINING").unwrap(),
+            (250, false, "PIPELINING".into())
+        );
+    }
+
+    #[test]
+    fn caps_from_a_postfix_ehlo() {
+        let r = Reply::plain(
+            250,
+            [
+                "mx",
+                "PIPELINING",
+                "SIZE 10240000",
+                "STARTTLS",
+                "XCLIENT NAME ADDR PROTO HELO",
+                "8BITMIME",
+                "SMTPUTF8",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        let c = Caps::parse(&r);
+        assert!(c.pipelining && c.starttls && c.eight_bit && c.smtputf8 && c.size);
+        assert_eq!(c.xclient, ["NAME", "ADDR", "PROTO", "HELO"]);
+        assert!(c.xforward.is_empty());
+    }
+}

@@ -1,0 +1,326 @@
+//! The gateway in front of a real upstream (Postfix's smtp-sink), driven by real clients.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{dumped_content, stuff, Dialog, Gateway, Sink};
+
+const BASE: &str = r#"
+[server]
+hostname = "gw.test"
+trusted_networks = ["127.0.0.1/32"]
+internal_domains = ["angiang.gov.vn"]
+spool_dir = "{dir}"
+spool_memory = "64KiB"
+reload_poll = "0s"
+shutdown_grace = "3s"
+
+[[listener]]
+name = "inbound"
+address = "{listen}"
+role = "inbound"
+
+[listener.upstream]
+address = "{upstream}"
+tls = "off"
+command_timeout = "2s"
+data_timeout = "2s"
+
+[limits]
+message_size = "1MB"
+command_timeout = "3s"
+data_timeout = "3s"
+
+[admin]
+listen = "{admin}"
+probe_interval = "200ms"
+"#;
+
+fn start(sink: &Sink) -> Gateway {
+    Gateway::start(BASE, sink.addr)
+}
+
+#[test]
+fn delivers_byte_exact_with_dot_stuffed_lines() {
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    let message = "From: a@angiang.gov.vn\r\nTo: b@angiang.gov.vn\r\nSubject: dots\r\n\r\n.leading dot\r\n..two dots\r\n.\r\nend\r\n";
+    let mut d = Dialog::open(gw.addr);
+    let r = d.send_mail("a@angiang.gov.vn", &["b@angiang.gov.vn"], message);
+    assert!(r.starts_with("250"), "{r}");
+    d.cmd("QUIT", "221");
+    let got = sink.wait_messages(1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(dumped_content(&got[0]), message.replace("\r\n", "\n"));
+}
+
+#[test]
+fn pipelined_commands_get_replies_in_order() {
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250");
+    // One write with the whole transaction, as a PIPELINING client sends it (RFC 2920).
+    let mut batch = b"MAIL FROM:<a@angiang.gov.vn>\r\nRCPT TO:<b@angiang.gov.vn>\r\nRCPT TO:<c@angiang.gov.vn>\r\nDATA\r\n".to_vec();
+    d.send(&batch);
+    d.expect("250");
+    d.expect("250");
+    d.expect("250");
+    d.expect("354");
+    batch = stuff("Subject: p\r\n\r\nbody\r\n");
+    batch.extend_from_slice(b"NOOP\r\nQUIT\r\n");
+    d.send(&batch);
+    d.expect("250");
+    d.expect("250");
+    d.expect("221");
+    let got = sink.wait_messages(1);
+    assert!(
+        got[0].contains("X-Rcpt-Args: <b@angiang.gov.vn>")
+            && got[0].contains("X-Rcpt-Args: <c@angiang.gov.vn>")
+    );
+}
+
+#[test]
+fn size_declared_over_the_limit_is_refused_at_mail_from() {
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    let mut d = Dialog::open(gw.addr);
+    let ehlo = d.cmd("EHLO client.example", "250");
+    assert!(ehlo.contains("SIZE 1000000"), "{ehlo}");
+    let r = d.cmd("MAIL FROM:<a@angiang.gov.vn> SIZE=2000000", "552 5.3.4");
+    assert!(r.contains("message-size"), "{r}");
+    // The transaction never opened: RCPT needs MAIL first, and nothing reached the sink.
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "503");
+    d.cmd("QUIT", "221");
+    assert!(sink.messages().is_empty());
+}
+
+#[test]
+fn a_body_over_the_limit_is_refused_and_not_delivered() {
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    let mut d = Dialog::open(gw.addr);
+    let big = format!(
+        "Subject: big\r\n\r\n{}",
+        "x".repeat(998)
+            .repeat(1100)
+            .as_str()
+            .chars()
+            .collect::<Vec<_>>()
+            .chunks(998)
+            .map(|c| c.iter().collect::<String>() + "\r\n")
+            .collect::<String>()
+    );
+    let r = d.send_mail("a@angiang.gov.vn", &["b@angiang.gov.vn"], &big);
+    assert!(
+        r.starts_with("552 5.3.4") && r.contains("message-size"),
+        "{r}"
+    );
+    // The session stays usable.
+    let r = d.send_mail(
+        "a@angiang.gov.vn",
+        &["b@angiang.gov.vn"],
+        "Subject: small\r\n\r\nok\r\n",
+    );
+    assert!(r.starts_with("250"), "{r}");
+    assert_eq!(sink.wait_messages(1).len(), 1);
+}
+
+#[test]
+fn untrusted_client_cannot_relay() {
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    // 127.0.0.2 is outside trusted_networks (127.0.0.1/32) in this config.
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.2"));
+    d.cmd("EHLO outside.example", "250");
+    d.cmd("MAIL FROM:<spammer@example.com>", "250");
+    let r = d.cmd("RCPT TO:<victim@gmail.com>", "554 5.7.1");
+    assert!(r.contains("relay-denied"), "{r}");
+    d.cmd("RCPT TO:<so@angiang.gov.vn>", "250");
+    d.cmd("RCPT TO:<x@sub.angiang.gov.vn>", "554 5.7.1");
+    d.cmd("DATA", "354");
+    d.send(&stuff("Subject: hi\r\n\r\nhello\r\n"));
+    d.expect("250");
+    let got = sink.wait_messages(1);
+    assert!(got[0].contains("X-Rcpt-Args: <so@angiang.gov.vn>"));
+    assert!(!got[0].contains("gmail.com"));
+    // The trusted client may send anywhere.
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO inside.example", "250");
+    d.cmd("MAIL FROM:<a@angiang.gov.vn>", "250");
+    d.cmd("RCPT TO:<friend@gmail.com>", "250");
+}
+
+#[test]
+fn upstream_down_gives_451_at_mail_from() {
+    let mut sink = Sink::start(&[]);
+    let gw = start(&sink);
+    sink.kill();
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250");
+    let r = d.cmd("MAIL FROM:<a@angiang.gov.vn>", "451 4.4.1");
+    assert!(r.contains("Upstream"), "{r}");
+    d.cmd("QUIT", "221");
+    assert!(
+        gw.metric("locthu_upstream_errors_total{kind=\"connect\"") >= 1.0
+            || gw.metric("locthu_upstream_errors_total{") >= 1.0
+    );
+}
+
+#[test]
+fn upstream_hanging_up_at_end_of_data_gives_451_never_250() {
+    // smtp-sink -q . : disconnect without replying after the end of DATA.
+    let sink = Sink::start(&["-q", "."]);
+    let gw = start(&sink);
+    let mut d = Dialog::open(gw.addr);
+    let r = d.send_mail(
+        "a@angiang.gov.vn",
+        &["b@angiang.gov.vn"],
+        "Subject: x\r\n\r\nbody\r\n",
+    );
+    assert!(r.starts_with("451 4.4.2"), "{r}");
+}
+
+#[test]
+fn upstream_too_slow_gives_451() {
+    // smtp-sink -w 5: waits 5 s before answering DATA; our upstream timeout is 2 s.
+    let sink = Sink::start(&["-w", "5"]);
+    let gw = start(&sink);
+    let mut d = Dialog::open(gw.addr);
+    let r = d.send_mail(
+        "a@angiang.gov.vn",
+        &["b@angiang.gov.vn"],
+        "Subject: x\r\n\r\nbody\r\n",
+    );
+    assert!(r.starts_with("451 4.4.2"), "{r}");
+}
+
+#[test]
+fn client_vanishing_mid_data_delivers_nothing() {
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250");
+    d.cmd("MAIL FROM:<a@angiang.gov.vn>", "250");
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "250");
+    d.cmd("DATA", "354");
+    d.send(b"Subject: half\r\n\r\nthe first half of a message\r\n");
+    drop(d);
+    std::thread::sleep(Duration::from_millis(500));
+    // A later, complete message is the only one delivered.
+    let mut d = Dialog::open(gw.addr);
+    assert!(d
+        .send_mail(
+            "a@angiang.gov.vn",
+            &["b@angiang.gov.vn"],
+            "Subject: whole\r\n\r\nx\r\n"
+        )
+        .starts_with("250"));
+    let got = sink.wait_messages(1);
+    std::thread::sleep(Duration::from_millis(300));
+    let got_after = sink.messages();
+    assert_eq!(got_after.len(), 1, "{got:?}");
+    assert!(got_after[0].contains("Subject: whole"));
+}
+
+#[test]
+fn idle_client_times_out_with_421() {
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250");
+    let start = std::time::Instant::now();
+    d.expect("421 4.4.2");
+    assert!(start.elapsed() >= Duration::from_secs(2));
+}
+
+#[test]
+fn eight_bit_body_passes_unchanged() {
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    let message = "Subject: =?UTF-8?B?VGjGsCBjw7RuZyB24bulIA==?=\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nKính gửi các đơn vị: Ủy ban nhân dân tỉnh An Giang.\r\n";
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250");
+    d.cmd("MAIL FROM:<a@angiang.gov.vn> BODY=8BITMIME", "250");
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "250");
+    d.cmd("DATA", "354");
+    d.send(&stuff(message));
+    d.expect("250");
+    let got = sink.wait_messages(1);
+    assert!(
+        got[0].contains("X-Mail-Args: <a@angiang.gov.vn> BODY=8BITMIME"),
+        "{}",
+        got[0]
+    );
+    assert_eq!(dumped_content(&got[0]), message.replace("\r\n", "\n"));
+}
+
+#[test]
+fn smtputf8_address_is_refused_when_the_next_hop_cannot_take_it() {
+    // smtp-sink does not offer SMTPUTF8: locthu must not downgrade (RFC 6531 3.7.5).
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250");
+    d.cmd("MAIL FROM:<nguyễn@angiang.gov.vn>", "553 5.6.7");
+    d.cmd("MAIL FROM:<nguyễn@angiang.gov.vn> SMTPUTF8", "550 5.6.7");
+}
+
+#[test]
+fn protocol_errors_get_precise_replies_and_too_many_close_the_session() {
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("MAIL FROM:<a@angiang.gov.vn>", "503 5.5.1");
+    d.cmd("EHLO client.example", "250");
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "503 5.5.1");
+    d.cmd("DATA", "503 5.5.1");
+    d.cmd("MAIL FROM:a@angiang.gov.vn", "501 5.5.4");
+    d.cmd("MAIL FROM:<a@angiang.gov.vn> RET=HDRS", "555 5.5.4");
+    d.cmd("VRFY root", "252");
+    d.cmd("BOGUS", "500 5.5.2");
+    d.cmd("NOOP", "250");
+    d.cmd("RSET", "250");
+    for _ in 0..20 {
+        d.send(b"BOGUS\r\n");
+    }
+    let mut last = String::new();
+    for _ in 0..21 {
+        last = d.reply();
+        if last.starts_with("421") {
+            break;
+        }
+    }
+    assert!(last.starts_with("421 4.7.0"), "{last}");
+}
+
+#[test]
+fn metrics_count_transactions_by_action_and_rule() {
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.2"));
+    d.cmd("EHLO client.example", "250");
+    d.cmd("MAIL FROM:<a@example.com>", "250");
+    d.cmd("RCPT TO:<x@gmail.com>", "554");
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "250");
+    d.cmd("DATA", "354");
+    d.send(&stuff("Subject: m\r\n\r\nx\r\n"));
+    d.expect("250");
+    d.cmd("QUIT", "221");
+    assert_eq!(
+        gw.metric(
+            "locthu_transactions_total{action=\"accept\",listener=\"inbound\",rule=\"none\"}"
+        ),
+        1.0
+    );
+    assert_eq!(gw.metric("locthu_transactions_total{action=\"reject\",listener=\"inbound\",rule=\"relay-denied\"}"), 1.0);
+    assert!(gw.metric("locthu_bytes_total{direction=\"in\"}") > 0.0);
+    assert_eq!(gw.admin_get("/healthz").0, 200);
+    // /readyz follows the upstream.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(gw.admin_get("/readyz").0, 200);
+    drop(sink);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(gw.admin_get("/readyz").0, 503);
+}
