@@ -205,3 +205,88 @@ fn docx_opened_as_archive_stays_clean() {
         r.parts
     );
 }
+
+#[test]
+fn renamed_exe_stored_in_rar5() {
+    let r = rar5(&[("ghi-chu.txt", b"x", false), ("anh.jpg", &pe(), false)]);
+    let f = judge(&with_attachment("anh.rar", &r));
+    assert_finding(
+        &f,
+        rule::EXECUTABLE,
+        Action::Reject,
+        Some("anh.rar/anh.jpg"),
+    );
+}
+
+#[test]
+fn rar5_with_encrypted_headers() {
+    let f = judge(&with_attachment("tai-lieu.rar", &rar5_encrypted_headers()));
+    assert_finding(
+        &f,
+        rule::ENCRYPTED_ARCHIVE,
+        Action::Reject,
+        Some("tai-lieu.rar"),
+    );
+}
+
+#[test]
+fn compressed_rar_member_is_unscannable_unless_names_are_trusted() {
+    let r = rar5(&[("bao-cao.pdf", b"\x11\x22\x33 packed bytes", true)]);
+    let msg = with_attachment("bao-cao.rar", &r);
+    let f = judge(&msg);
+    assert_finding(
+        &f,
+        rule::UNSCANNABLE,
+        Action::Quarantine,
+        Some("bao-cao.rar"),
+    );
+    let mut cfg = locthu::checks::inspect::InspectConfig::default();
+    cfg.unscannable.unreadable_members = false;
+    assert_clean(&inspector_with(cfg).inspect(&msg));
+    // Its name is still checked.
+    let r = rar5(&[("setup.exe", b"\x11\x22\x33", true)]);
+    let f = judge(&with_attachment("x.rar", &r));
+    assert_finding(
+        &f,
+        rule::EXECUTABLE,
+        Action::Reject,
+        Some("x.rar/setup.exe"),
+    );
+}
+
+#[test]
+fn password_in_body_opens_7z_with_encrypted_headers() {
+    let z = sevenz_encrypted_headers(&[("cong-van.pdf", &pe())], "Lc2026");
+    let msg = message(
+        "Công văn",
+        vec![
+            text("Gửi anh công văn. mk Lc2026\n"),
+            attachment("cong-van.7z", &z),
+        ],
+    );
+    let f = judge(&msg);
+    assert_finding(
+        &f,
+        rule::EXECUTABLE,
+        Action::Reject,
+        Some("cong-van.7z/cong-van.pdf"),
+    );
+    assert_finding(
+        &f,
+        rule::ENCRYPTED_ARCHIVE,
+        Action::Reject,
+        Some("cong-van.7z"),
+    );
+}
+
+#[test]
+fn truncated_zip_is_unscannable() {
+    let z = zip(&[("bao-cao.pdf", &pdf()), ("b.pdf", &pdf())]);
+    let f = judge(&with_attachment("hong.zip", &z[..z.len() / 2]));
+    assert!(
+        f.iter().any(|x| x.rule == rule::UNSCANNABLE
+            && x.part.as_deref().is_some_and(|p| p.starts_with("hong.zip"))),
+        "{}",
+        describe(&f)
+    );
+}

@@ -141,12 +141,17 @@ impl Default for EncryptedConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct UnscannableConfig {
     pub action: Action,
+    /// An archive member that is listed but cannot be extracted (RAR compression, which no
+    /// reader here decodes; a skipped method) counts as unscannable: its name was checked, a
+    /// renamed program inside would not be. `false` trusts names alone for such members.
+    pub unreadable_members: bool,
 }
 
 impl Default for UnscannableConfig {
     fn default() -> Self {
         UnscannableConfig {
             action: Action::Quarantine,
+            unreadable_members: true,
         }
     }
 }
@@ -384,6 +389,10 @@ impl Inspector {
         }
 
         for u in &report.unscannable {
+            if matches!(u.reason, Reason::Unreadable(_)) && !self.cfg.unscannable.unreadable_members
+            {
+                continue;
+            }
             let (vi, en) = u.reason.texts();
             let mut f = Finding::new(
                 rule::UNSCANNABLE,

@@ -131,6 +131,9 @@ pub enum Reason {
     Deadline,
     Malformed(String),
     Unsupported(String),
+    /// An archive member listed but not extracted (RAR compression, a skipped method): its
+    /// name was checked, its content was not.
+    Unreadable(String),
     Internal,
 }
 
@@ -166,6 +169,10 @@ impl Reason {
             Reason::Unsupported(s) => (
                 "định dạng không hỗ trợ".into(),
                 format!("unsupported format ({s})"),
+            ),
+            Reason::Unreadable(s) => (
+                "không đọc được nội dung tệp trong tệp nén".into(),
+                format!("archive member content not readable ({s})"),
             ),
             Reason::Internal => ("lỗi khi kiểm tra".into(), "inspection failed".into()),
         }
@@ -339,6 +346,9 @@ impl Walker<'_> {
             members: Vec::new(),
             opened: false,
         };
+        // Members listed but not extracted, reported once per archive.
+        let mut unreadable = 0usize;
+        let mut first_unreadable: Option<String> = None;
         for m in listing.members {
             // Directory entries are not files anyone opens.
             if m.is_dir {
@@ -367,11 +377,24 @@ impl Walker<'_> {
                 content_unknown: m.data.is_none(),
                 opened_with,
             };
+            if let (None, false, Some(why)) = (&m.data, m.encrypted, &m.skipped) {
+                unreadable += 1;
+                first_unreadable.get_or_insert_with(|| format!("{}: {why}", child.names.join("")));
+            }
             let data = m.data.unwrap_or_default();
             self.content(child, &data, arch + 1, texts);
         }
         if enc.headers || !enc.members.is_empty() {
             self.report.encrypted.push(enc);
+        }
+        // A listing with a problem is unscannable as a whole already.
+        if let (Some(first), None) = (first_unreadable, &listing.problem) {
+            let what = if unreadable == 1 {
+                first
+            } else {
+                format!("{unreadable} members, first {first}")
+            };
+            self.unscannable(&path, Reason::Unreadable(what));
         }
         if let Some(p) = listing.problem {
             let reason = match p {
