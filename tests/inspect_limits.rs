@@ -279,3 +279,62 @@ fn garbled_messages_do_not_panic_inside() {
         );
     }
 }
+
+/// A message with every container the walk opens, built once for the property tests.
+fn rich_message() -> &'static [u8] {
+    static MSG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    MSG.get_or_init(|| {
+        let tnef = locthu::inspect::tnef::build(&[("a.exe", &pe())]);
+        let inner = message("inner", vec![attachment("x.lnk", &lnk())]);
+        message(
+            "Mật khẩu: abc",
+            vec![
+                text(&format!(
+                    "x\n{}",
+                    locthu::inspect::uu::encode("u.exe", &pe())
+                )),
+                attachment("winmail.dat", &tnef),
+                attachment("d.doc", &doc_with_macros()),
+                attachment("m.docm", &docm()),
+                attachment("z.zip", &zip(&[("a.txt", b"abc"), ("b.exe", &pe())])),
+                rfc822(Some("fwd.eml"), &inner),
+            ],
+        )
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Whatever bytes are cut or flipped, the walk finishes without panicking inside.
+    #[test]
+    fn walk_survives_mutations(
+        cut in 0usize..100_000,
+        flips in proptest::collection::vec((0usize..100_000, proptest::prelude::any::<u8>()), 0..24),
+    ) {
+        let base = rich_message();
+        let mut m = base[..cut.min(base.len())].to_vec();
+        for (at, x) in flips {
+            if !m.is_empty() {
+                let i = at % m.len();
+                m[i] ^= x;
+            }
+        }
+        let t = Instant::now();
+        let r = locthu::inspect::walk(&m, &locthu::inspect::Limits::default());
+        proptest::prop_assert!(t.elapsed() < Duration::from_secs(5));
+        proptest::prop_assert!(
+            !r.unscannable.iter().any(|u| u.reason == locthu::inspect::Reason::Internal)
+        );
+    }
+
+    /// Arbitrary bytes as a whole message, or as an attachment's content.
+    #[test]
+    fn walk_survives_arbitrary_bytes(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
+        let lim = locthu::inspect::Limits::default();
+        let r = locthu::inspect::walk(&data, &lim);
+        proptest::prop_assert!(!r.unscannable.iter().any(|u| u.reason == locthu::inspect::Reason::Internal));
+        let r = locthu::inspect::walk(&with_attachment("x.bin", &data), &lim);
+        proptest::prop_assert!(!r.unscannable.iter().any(|u| u.reason == locthu::inspect::Reason::Internal));
+    }
+}

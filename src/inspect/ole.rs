@@ -97,7 +97,7 @@ fn directory(data: &[u8]) -> Option<Vec<Entry>> {
         .collect();
     let mut difat = u32le(data, 0x44)?;
     let mut hops = 0;
-    while difat < 0xFFFF_FFFA && hops < nsectors {
+    while difat < 0xFFFF_FFFA && hops < nsectors && fat_sectors.len() < nsectors {
         let s = sector(difat)?;
         let per = ssize / 4 - 1;
         fat_sectors.extend(
