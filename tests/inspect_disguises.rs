@@ -270,3 +270,44 @@ fn reply_names_rule_and_part_in_both_languages() {
         "{r}"
     );
 }
+
+/// mail-parser 0.11.9 ended a part at a delimiter in the middle of a line and dropped every
+/// later part; the vendored 1.0.1 does not (see vendor/mail-parser/VENDORED.md).
+#[test]
+fn boundary_in_mid_line_does_not_hide_later_parts() {
+    let msg = format!(
+        "From: a@example.com\r\nSubject: x\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+xem tep dinh kem --b nhe\r\n--b\r\n\
+Content-Type: application/octet-stream; name=\"setup.exe\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}--b--\r\n",
+        base64(&pe())
+    );
+    let f = judge(msg.as_bytes());
+    assert_finding(&f, rule::EXECUTABLE, Action::Reject, Some("setup.exe"));
+}
+
+/// RFC 2231 sections may come in any order (section 3); 0.11.9 joined them as written.
+#[test]
+fn rfc2231_sections_out_of_order() {
+    let part = attachment_raw(
+        "application/octet-stream;\r\n name*2*=%2Eexe;\r\n name*0*=utf-8''b%C3%A1o;\r\n name*1*=-c%C3%A1o",
+        "",
+        b"harmless",
+    );
+    let f = judge(&message("2231", vec![part]));
+    assert_finding(&f, rule::EXECUTABLE, Action::Reject, Some("báo-cáo.exe"));
+}
+
+/// A part without any Content-Type or name, carrying a program, is still sniffed.
+#[test]
+fn unnamed_untyped_part_is_sniffed() {
+    let msg = format!(
+        "From: a@example.com\r\nSubject: x\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{}--b--\r\n",
+        base64(&pe())
+    );
+    let f = judge(msg.as_bytes());
+    assert_eq!(f.len(), 1, "{}", describe(&f));
+    assert_eq!(f[0].rule, rule::EXECUTABLE);
+}
