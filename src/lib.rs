@@ -3,10 +3,12 @@
 
 pub mod admin;
 pub mod checks;
+pub mod clamd;
 pub mod config;
 pub mod engine;
 pub mod inspect;
 pub mod metrics;
+pub mod quarantine;
 pub mod runtime;
 pub mod scan;
 pub mod server;

@@ -55,6 +55,27 @@ enum Cmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Manage quarantined messages.
+    Quarantine {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        op: QuarantineOp,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineOp {
+    /// One line per message: id, time, client, sender, recipients, rules.
+    List,
+    /// The metadata (JSON) and the message.
+    Show { id: String },
+    /// Deliver to the upstream with the original envelope, then remove from quarantine.
+    Release { id: String },
+    /// Remove without delivering.
+    Delete { id: String },
+    /// Remove messages older than quarantine.retention_days.
+    Purge,
 }
 
 fn main() -> ExitCode {
@@ -104,6 +125,16 @@ fn main() -> ExitCode {
                 }
             };
             runtime.block_on(serve(rt, config, overrides))
+        }
+        Cmd::Quarantine { config, op } => {
+            let rt = match server::load_runtime(config.as_deref(), &Overrides::default()) {
+                Ok(rt) => rt,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return ExitCode::from(2);
+                }
+            };
+            quarantine(&rt, op)
         }
         Cmd::Scan {
             config,
@@ -159,6 +190,9 @@ async fn serve(
     }
     let admin = rt.config.admin.listen.clone();
     info!(checks = ?rt.engine.check_names(), "engine ready");
+    for w in &rt.warnings {
+        tracing::warn!("{w}");
+    }
     let workers = match Workers::start(rt.config.server.workers) {
         Ok(w) => w,
         Err(e) => {
@@ -222,5 +256,63 @@ fn init_logging(format: LogFormat, level: &str) {
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
+    }
+}
+
+fn quarantine(rt: &locthu::runtime::Runtime, op: QuarantineOp) -> ExitCode {
+    let store = &rt.quarantine;
+    let result: Result<(), String> = match op {
+        QuarantineOp::List => store.list().map_err(|e| e.to_string()).map(|entries| {
+            for e in entries {
+                println!(
+                    "{}\t{}\t{}\t<{}>\t{}\t{}",
+                    e.id,
+                    e.time,
+                    e.client,
+                    e.mail_from,
+                    e.rcpts.join(","),
+                    e.rules.join(",")
+                );
+            }
+        }),
+        QuarantineOp::Show { id } => {
+            store
+                .get(&id)
+                .map_err(|e| format!("{id}: {e}"))
+                .map(|(entry, message)| {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&entry).unwrap_or_default()
+                    );
+                    println!();
+                    print!("{}", String::from_utf8_lossy(&message));
+                })
+        }
+        QuarantineOp::Delete { id } => store.delete(&id).map_err(|e| format!("{id}: {e}")),
+        QuarantineOp::Purge => {
+            let age = std::time::Duration::from_secs(
+                u64::from(rt.config.quarantine.retention_days) * 86400,
+            );
+            store
+                .purge(age)
+                .map_err(|e| e.to_string())
+                .map(|n| println!("purged {n}"))
+        }
+        QuarantineOp::Release { id } => match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r
+                .block_on(locthu::quarantine::release(rt, &id))
+                .map(|reply| println!("released {id}: {reply}")),
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -4,7 +4,8 @@
 use std::sync::OnceLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric locthu exports.
@@ -19,6 +20,18 @@ pub struct Metrics {
     pub stage_seconds: HistogramVec,
     pub transaction_seconds: HistogramVec,
     pub config_reloads: IntCounterVec,
+    /// Virus scans by result: `clean`, `virus`, `unscannable` (too large, or clamd's limits
+    /// hit), `tempfail` and `unscanned` (clamd failed, on_error = tempfail / accept).
+    pub clamd_scans: IntCounterVec,
+    pub clamd_scan_seconds: Histogram,
+    /// Failures per configured endpoint and kind (connect, timeout, io, protocol, clamd,
+    /// size_limit, ...): both label sets are bounded by the config and the code.
+    pub clamd_errors: IntCounterVec,
+    /// 1 while the endpoint answers PING, per configured endpoint.
+    pub clamd_endpoint_up: IntGaugeVec,
+    /// Viruses found. No name label: signature names are an open set (millions in the official
+    /// databases) chosen by whoever sends the mail; names go to the log and the audit line.
+    pub viruses: IntCounter,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -94,6 +107,36 @@ impl Metrics {
                 &["outcome"],
             )
             .expect("metric"),
+            clamd_scans: IntCounterVec::new(
+                Opts::new("locthu_clamd_scans_total", "Virus scans by result"),
+                &["result"],
+            )
+            .expect("metric"),
+            clamd_scan_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "locthu_clamd_scan_seconds",
+                    "Time a virus scan took, retries on other endpoints included",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            )
+            .expect("metric"),
+            clamd_errors: IntCounterVec::new(
+                Opts::new(
+                    "locthu_clamd_errors_total",
+                    "Failures talking to clamd, per configured endpoint",
+                ),
+                &["endpoint", "kind"],
+            )
+            .expect("metric"),
+            clamd_endpoint_up: IntGaugeVec::new(
+                Opts::new(
+                    "locthu_clamd_endpoint_up",
+                    "1 while the clamd endpoint answers, 0 while it is skipped",
+                ),
+                &["endpoint"],
+            )
+            .expect("metric"),
+            viruses: IntCounter::new("locthu_viruses_total", "Viruses found").expect("metric"),
             registry,
         };
         for c in [
@@ -106,6 +149,11 @@ impl Metrics {
             Box::new(m.stage_seconds.clone()),
             Box::new(m.transaction_seconds.clone()),
             Box::new(m.config_reloads.clone()),
+            Box::new(m.clamd_scans.clone()),
+            Box::new(m.clamd_scan_seconds.clone()),
+            Box::new(m.clamd_errors.clone()),
+            Box::new(m.clamd_endpoint_up.clone()),
+            Box::new(m.viruses.clone()),
         ] {
             m.registry.register(c).expect("unique metric names");
         }

@@ -17,6 +17,9 @@ pub struct Runtime {
     pub source: Source,
     pub engine: Engine,
     pub listeners: HashMap<String, ListenerRuntime>,
+    pub quarantine: crate::quarantine::Store,
+    /// Valid but questionable settings, for the start-up log and `check-config`.
+    pub warnings: Vec<String>,
 }
 
 /// Per-listener parts built from the config.
@@ -69,16 +72,28 @@ impl Runtime {
             };
             listeners.insert(l.name.clone(), ListenerRuntime { tls, upstream });
         }
-        let checks: Vec<Arc<dyn Check>> = vec![
+        let mut checks: Vec<Arc<dyn Check>> = vec![
             Arc::new(checks::size::MessageSize {
                 max: config.limits.message_size,
             }),
             Arc::new(checks::relay::Relay::new(&config.server.internal_domains)),
         ];
+        let mut warnings = Vec::new();
+        if config.antivirus.enabled {
+            match checks::antivirus::build(&config.antivirus) {
+                Ok(c) => checks.push(c),
+                Err(e) => err(e),
+            }
+            warnings.extend(config.antivirus.size_gap(config.limits.message_size));
+        } else if let Err(e) = checks::antivirus::build(&config.antivirus) {
+            err(e);
+        }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
         Ok(Runtime {
+            quarantine: crate::quarantine::Store::new(base.join(&config.quarantine.dir)),
+            warnings,
             engine: Engine::new(checks),
             config,
             source,

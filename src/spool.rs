@@ -4,7 +4,8 @@
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// A growing message body. Writes are synchronous: they go to the page cache in large chunks,
@@ -80,25 +81,24 @@ impl Spool {
     pub fn bytes(&self) -> io::Result<Cow<'_, [u8]>> {
         match &self.file {
             None => Ok(Cow::Borrowed(&self.mem)),
-            Some(file) => {
+            Some(_) => {
                 let mut out = Vec::with_capacity(self.len as usize);
-                let mut f = file.try_clone()?;
-                f.seek(SeekFrom::Start(0))?;
-                f.read_to_end(&mut out)?;
+                self.reader()?.read_to_end(&mut out)?;
                 Ok(Cow::Owned(out))
             }
         }
     }
 
     /// A reader over the whole body from the start, for streaming it upstream or to a scanner.
+    ///
+    /// Each reader keeps its own position and reads with `pread`: checks run concurrently, and
+    /// a cloned descriptor would share one file offset, so one reader's seek would make
+    /// another stop early (a scanner would then see a truncated message) or a later write
+    /// land in the middle.
     pub fn reader(&self) -> io::Result<SpoolReader<'_>> {
         match &self.file {
             None => Ok(SpoolReader::Mem(&self.mem)),
-            Some(file) => {
-                let mut f = file.try_clone()?;
-                f.seek(SeekFrom::Start(0))?;
-                Ok(SpoolReader::File(f))
-            }
+            Some(file) => Ok(SpoolReader::File { file, pos: 0 }),
         }
     }
 
@@ -113,14 +113,18 @@ impl Spool {
 /// Reads a spool from the start; see [`Spool::reader`].
 pub enum SpoolReader<'a> {
     Mem(&'a [u8]),
-    File(File),
+    File { file: &'a File, pos: u64 },
 }
 
 impl Read for SpoolReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             SpoolReader::Mem(m) => m.read(buf),
-            SpoolReader::File(f) => f.read(buf),
+            SpoolReader::File { file, pos } => {
+                let n = file.read_at(buf, *pos)?;
+                *pos += n as u64;
+                Ok(n)
+            }
         }
     }
 }
@@ -143,5 +147,26 @@ mod tests {
         assert_eq!(s, "hello world, long enough");
         spool.clear();
         assert!(spool.is_empty() && !spool.on_disk());
+    }
+
+    #[test]
+    fn readers_and_writes_do_not_share_a_file_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::new(dir.path(), 4);
+        spool.write(b"0123456789").unwrap();
+        let _ = spool.bytes().unwrap();
+        spool.write(b"ab").unwrap();
+        assert_eq!(&*spool.bytes().unwrap(), b"0123456789ab");
+        let mut r1 = spool.reader().unwrap();
+        let mut head = [0u8; 5];
+        r1.read_exact(&mut head).unwrap();
+        let mut r2 = spool.reader().unwrap();
+        let mut all = Vec::new();
+        r2.read_to_end(&mut all).unwrap();
+        let _ = spool.bytes().unwrap();
+        let mut rest = Vec::new();
+        r1.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"56789ab");
+        assert_eq!(all, b"0123456789ab");
     }
 }

@@ -324,3 +324,132 @@ fn metrics_count_transactions_by_action_and_rule() {
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(gw.admin_get("/readyz").0, 503);
 }
+
+#[test]
+fn limits_on_recipients_connections_and_headers() {
+    let sink = Sink::start(&[]);
+    let config = BASE.replace(
+        "[limits]",
+        "[limits]\nmax_recipients = 3\nmax_connections_per_ip = 2\nheader_size = \"2KiB\"",
+    );
+    let gw = Gateway::start(&config, sink.addr);
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250");
+    d.cmd("MAIL FROM:<a@angiang.gov.vn>", "250");
+    for i in 0..3 {
+        d.cmd(&format!("RCPT TO:<r{i}@angiang.gov.vn>"), "250");
+    }
+    // RFC 5321 4.5.3.1.10: the client sends the rest in another transaction.
+    d.cmd("RCPT TO:<r3@angiang.gov.vn>", "452 4.5.3");
+    d.cmd("DATA", "354");
+    let header = format!(
+        "Subject: big header\r\nX-Filler: {}\r\n\r\nbody\r\n",
+        "y".repeat(3000)
+    );
+    d.send(&stuff(&header));
+    let r = d.reply();
+    assert!(
+        r.starts_with("552 5.3.4") && r.contains("header-size"),
+        "{r}"
+    );
+    // A third connection from the same address is refused with 421; the first two work.
+    let _second = Dialog::open(gw.addr);
+    let mut third = std::net::TcpStream::connect(gw.addr).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = String::new();
+    std::io::Read::read_to_string(&mut third, &mut buf).unwrap();
+    assert!(buf.starts_with("421 4.7.0"), "{buf}");
+    assert!(sink.messages().is_empty());
+}
+
+#[test]
+fn starttls_is_offered_with_a_certificate_and_plaintext_after_it_is_discarded() {
+    let sink = Sink::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["gw.test".to_string()]).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let config = BASE.replace(
+        "role = \"inbound\"",
+        &format!(
+            "role = \"inbound\"\ntls = {{ cert = \"{0}/cert.pem\", key = \"{0}/key.pem\" }}",
+            dir.path().display()
+        ),
+    );
+    let gw = Gateway::start(&config, sink.addr);
+    // swaks is a real TLS-capable client.
+    let out = std::process::Command::new(common::require("swaks"))
+        .args([
+            "--server",
+            &gw.addr.to_string(),
+            "--tls",
+            "--from",
+            "a@angiang.gov.vn",
+            "--to",
+            "b@angiang.gov.vn",
+        ])
+        .args(["--ehlo", "client.example", "--header", "Subject: over tls"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("STARTTLS") && text.contains("TLS started"),
+        "{text}"
+    );
+    let got = sink.wait_messages(1);
+    assert!(got[0].contains("Subject: over tls"));
+    // A command injected after STARTTLS in the same packet must not be executed (CVE-2011-0411).
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250-");
+    d.send(b"STARTTLS\r\nRSET\r\n");
+    d.expect("220 2.0.0");
+    // The next bytes are TLS; if RSET had been queued, a plaintext "250" would arrive now.
+    d.stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let n = std::io::Read::read(&mut d.stream, &mut buf).unwrap_or(0);
+    assert!(
+        !buf[..n].starts_with(b"250"),
+        "plaintext after STARTTLS was executed"
+    );
+}
+
+#[test]
+fn chunking_bdat_delivers_the_same_message_and_stays_in_step() {
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    let mut d = Dialog::open(gw.addr);
+    let ehlo = d.cmd("EHLO client.example", "250");
+    assert!(ehlo.contains("CHUNKING"), "{ehlo}");
+    // Without recipients the chunk is still read whole, then refused.
+    d.cmd("MAIL FROM:<a@angiang.gov.vn>", "250");
+    d.send(b"BDAT 9 LAST\r\nRSET\r\nxyz");
+    d.expect("554 5.5.1");
+    d.cmd("RSET", "250");
+    let part1 = "Subject: chunks\r\n\r\n.a line with a dot\r\n";
+    let part2 = "QUIT\r\nlast line\r\n";
+    d.cmd("MAIL FROM:<a@angiang.gov.vn>", "250");
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "250");
+    // Pipelined: both chunks and a NOOP in one write; chunk bytes that look like commands are data.
+    let mut batch = format!("BDAT {}\r\n{part1}", part1.len()).into_bytes();
+    batch.extend_from_slice(format!("BDAT {} LAST\r\n{part2}NOOP\r\n", part2.len()).as_bytes());
+    d.send(&batch);
+    d.expect("250 2.0.0");
+    d.expect("250");
+    d.expect("250");
+    d.cmd("QUIT", "221");
+    let got = sink.wait_messages(1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        dumped_content(&got[0]),
+        format!("{part1}{part2}").replace("\r\n", "\n")
+    );
+}

@@ -23,6 +23,8 @@ pub struct Config {
     pub limits: Limits,
     pub admin: Admin,
     pub log: Log,
+    pub quarantine: Quarantine,
+    pub antivirus: crate::checks::antivirus::AntivirusConfig,
 }
 
 impl Default for Config {
@@ -34,6 +36,8 @@ impl Default for Config {
             limits: Limits::default(),
             admin: Admin::default(),
             log: Log::default(),
+            quarantine: Quarantine::default(),
+            antivirus: Default::default(),
         }
     }
 }
@@ -202,6 +206,9 @@ pub struct Limits {
     pub command_timeout: Span,
     /// How long to wait for more DATA bytes (RFC 5321 4.5.3.2.6).
     pub data_timeout: Span,
+    /// From the end of DATA to our answer: checks and the upstream's reply together. Keep it
+    /// under Postfix's `smtpd_proxy_timeout` (100 s) when locthu is its proxy filter.
+    pub end_of_data_timeout: Span,
     /// Simultaneous client connections, all listeners together.
     pub max_connections: usize,
     /// Simultaneous client connections from one IP address.
@@ -220,6 +227,7 @@ impl Default for Limits {
             header_size: ByteSize(256 * 1024),
             command_timeout: Span::secs(300),
             data_timeout: Span::secs(300),
+            end_of_data_timeout: Span::secs(90),
             max_connections: 500,
             max_connections_per_ip: 50,
             max_bad_commands: 20,
@@ -271,4 +279,23 @@ impl Default for Log {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Where quarantined messages are kept, and for how long.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Quarantine {
+    /// Created on first use; must be on local disk (it is fsynced before the client hears 250).
+    pub dir: PathBuf,
+    /// Entries older than this many days are deleted (checked at start and daily).
+    pub retention_days: u32,
+}
+
+impl Default for Quarantine {
+    fn default() -> Self {
+        Quarantine {
+            dir: PathBuf::from("/var/lib/locthu/quarantine"),
+            retention_days: 30,
+        }
+    }
 }

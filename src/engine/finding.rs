@@ -20,6 +20,10 @@ pub mod rule {
     pub const HEADER_SIZE: &str = "header-size";
     pub const BARE_LF: &str = "bare-lf";
     pub const TOO_MANY_RECIPIENTS: &str = "too-many-recipients";
+    /// The content checks did not finish within `limits.end_of_data_timeout`.
+    pub const CHECK_TIMEOUT: &str = "check-timeout";
+    /// No scanner could judge the message (a transient cause, unlike `unscannable`).
+    pub const UNSCANNED: &str = "unscanned";
 }
 
 /// A text in Vietnamese and English; every reply and report carries both.

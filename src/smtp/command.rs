@@ -17,7 +17,11 @@ pub enum Command {
     Help,
     StartTls,
     Auth,
-    Bdat,
+    /// RFC 3030 BDAT: a chunk of `size` octets follows the command line.
+    Bdat {
+        size: u64,
+        last: bool,
+    },
     /// XCLIENT or XFORWARD attributes, names uppercased, values xtext-decoded.
     Xclient(Vec<(String, String)>),
     Xforward(Vec<(String, String)>),
@@ -92,11 +96,28 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
         "HELP" => Ok(Command::Help),
         "STARTTLS" => no_args(Command::StartTls),
         "AUTH" => Ok(Command::Auth),
-        "BDAT" => Ok(Command::Bdat),
+        "BDAT" => parse_bdat(rest),
         "XCLIENT" => attributes(rest).map(Command::Xclient),
         "XFORWARD" => attributes(rest).map(Command::Xforward),
         _ => Err(CommandError::Unknown),
     }
+}
+
+fn parse_bdat(rest: &str) -> Result<Command, CommandError> {
+    let mut words = rest.split_whitespace();
+    let size = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .ok_or(CommandError::Syntax("BDAT needs a chunk size"))?;
+    let last = match words.next() {
+        None => false,
+        Some(w) if w.eq_ignore_ascii_case("LAST") => true,
+        Some(_) => return Err(CommandError::Syntax("expected BDAT size [LAST]")),
+    };
+    if words.next().is_some() {
+        return Err(CommandError::Syntax("expected BDAT size [LAST]"));
+    }
+    Ok(Command::Bdat { size, last })
 }
 
 fn domain_arg(rest: &str) -> Result<String, CommandError> {
@@ -315,6 +336,14 @@ mod tests {
         assert!(matches!(parse(b"FOO"), Err(CommandError::Unknown)));
         assert!(matches!(parse(b"DATA x"), Err(CommandError::Syntax(_))));
         assert!(matches!(parse(b"HELO"), Err(CommandError::Syntax(_))));
+        assert_eq!(
+            parse(b"BDAT 100 LAST"),
+            Ok(Command::Bdat {
+                size: 100,
+                last: true
+            })
+        );
+        assert!(matches!(parse(b"BDAT x"), Err(CommandError::Syntax(_))));
         assert_eq!(
             parse(b"RCPT TO:<Postmaster>"),
             Ok(Command::Rcpt(RcptTo {

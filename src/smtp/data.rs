@@ -30,6 +30,9 @@ pub struct DataFaults {
 #[derive(Debug)]
 pub struct DataDecoder {
     limits: DataLimits,
+    /// BDAT chunks (RFC 3030): no dot-stuffing and no terminator, the length says where
+    /// the chunk ends.
+    raw: bool,
     /// At the first byte of a line.
     line_start: bool,
     /// The previous line ended in CRLF (DATA's own line counts), so `.CRLF` would end the data.
@@ -57,8 +60,18 @@ const MAX_HOLD: usize = 3;
 
 impl DataDecoder {
     pub fn new(limits: DataLimits) -> Self {
+        Self::with_mode(limits, false)
+    }
+
+    /// A decoder for BDAT chunks: the same limits and line-end normalisation, no dots.
+    pub fn new_raw(limits: DataLimits) -> Self {
+        Self::with_mode(limits, true)
+    }
+
+    fn with_mode(limits: DataLimits, raw: bool) -> Self {
         DataDecoder {
             limits,
+            raw,
             line_start: true,
             after_crlf: true,
             pending_cr: false,
@@ -90,7 +103,7 @@ impl DataDecoder {
     ) -> Result<Fed, E> {
         let mut pos = 0;
         while pos < input.len() {
-            if self.line_start {
+            if self.line_start && !self.raw {
                 let rest = &input[pos..];
                 if rest[0] == b'.' {
                     if self.after_crlf {
@@ -346,6 +359,26 @@ mod tests {
             LIMITS,
         );
         assert!(faults.header_too_big);
+    }
+
+    #[test]
+    fn raw_chunks_keep_dots_and_normalise_line_ends() {
+        let mut d = DataDecoder::new_raw(LIMITS);
+        let mut out = Vec::new();
+        let mut sink = |b: &[u8]| -> Result<(), ()> {
+            out.extend_from_slice(b);
+            Ok(())
+        };
+        let fed = d.feed(b"a\r\n.\r\n..b\nc", &mut sink).unwrap();
+        assert_eq!(
+            fed,
+            Fed {
+                consumed: 11,
+                done: false
+            }
+        );
+        assert_eq!(out, b"a\r\n.\r\n..b\r\nc");
+        assert!(d.faults().bare_lf);
     }
 
     #[test]

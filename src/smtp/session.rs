@@ -113,6 +113,7 @@ pub async fn run(
         greeted: false,
         esmtp: false,
         tx: None,
+        bdat: None,
         upstream: UpSlot::None,
         bad: 0,
         phase,
@@ -144,6 +145,8 @@ struct Session {
     greeted: bool,
     esmtp: bool,
     tx: Option<Tx>,
+    /// The BDAT chunks of the transaction so far (RFC 3030).
+    bdat: Option<DataDecoder>,
     upstream: UpSlot,
     bad: u32,
     phase: watch::Receiver<Phase>,
@@ -247,7 +250,7 @@ impl Session {
                 "5.5.1",
                 "Không hỗ trợ AUTH ở cổng này / AUTH not available on this port",
             )),
-            Command::Bdat => self.error(Reply::new(502, "5.5.1", "CHUNKING không được hỗ trợ / BDAT not available")),
+            Command::Bdat { size, last } => return self.bdat(size, last).await,
             Command::StartTls => return self.starttls().await,
             Command::Xclient(attrs) => self.xclient(attrs, true).await,
             Command::Xforward(attrs) => self.xclient(attrs, false).await,
@@ -274,6 +277,7 @@ impl Session {
             "8BITMIME".into(),
             "SMTPUTF8".into(),
             "ENHANCEDSTATUSCODES".into(),
+            "CHUNKING".into(),
         ];
         if self.listener().tls.is_some() && !self.conn.tls {
             lines.push("STARTTLS".into());
@@ -320,6 +324,7 @@ impl Session {
                 self.conn.tls = true;
                 self.greeted = false;
                 self.tx = None;
+                self.bdat = None;
                 None
             }
             Ok(Err(e)) => Some(End::Io(e)),
@@ -528,8 +533,13 @@ impl Session {
             354,
             vec!["End data with <CR><LF>.<CR><LF>".into()],
         ));
-        let faults = match self.receive_data().await {
-            Ok(f) => f,
+        if self.bdat.is_some() {
+            self.error(Reply::new(503, "5.5.1", "Đang nhận BDAT / DATA after BDAT"));
+            return None;
+        }
+        let limits = self.data_limits();
+        let received = match self.receive_data(DataDecoder::new(limits)).await {
+            Ok(r) => r,
             Err(end) => {
                 // The client vanished or timed out mid-DATA: nothing was sent upstream, so
                 // nothing is delivered. The upstream transaction is abandoned with RSET.
@@ -537,7 +547,106 @@ impl Session {
                 return Some(end);
             }
         };
-        let mut tx = self.tx.take()?;
+        self.finish_message(received).await;
+        None
+    }
+
+    /// One BDAT chunk: exactly `size` octets are read whatever happens, so the stream stays in
+    /// step with the client; the last chunk ends the message like the end of DATA.
+    async fn bdat(&mut self, size: u64, last: bool) -> Option<End> {
+        let refusal = match &self.tx {
+            None => Some(Reply::new(
+                503,
+                "5.5.1",
+                "Cần lệnh MAIL trước / Need MAIL command",
+            )),
+            Some(tx) if tx.env.rcpts.is_empty() => Some(Reply::new(
+                554,
+                "5.5.1",
+                "Không có người nhận hợp lệ / No valid recipients",
+            )),
+            Some(_) => None,
+        };
+        if refusal.is_none() && self.bdat.is_none() {
+            self.spool.clear();
+            self.bdat = Some(DataDecoder::new_raw(self.data_limits()));
+        }
+        let mut left = size;
+        let mut spool_error = None;
+        let data_timeout = self.rt.config.limits.data_timeout.get();
+        loop {
+            let n = left.min(self.rbuf.len() as u64) as usize;
+            let chunk = self.rbuf.split_to(n);
+            left -= n as u64;
+            if let (None, Some(decoder)) = (&refusal, &mut self.bdat) {
+                let spool = &mut self.spool;
+                let _ = decoder.feed(&chunk, &mut |b: &[u8]| -> Result<(), ()> {
+                    if spool_error.is_none() {
+                        if let Err(e) = spool.write(b) {
+                            spool_error = Some(e);
+                        }
+                    }
+                    Ok(())
+                });
+            }
+            if left == 0 {
+                break;
+            }
+            if let Err(end) = self.read_more(data_timeout).await {
+                self.abort_tx().await;
+                return Some(end);
+            }
+        }
+        if let Some(reply) = refusal {
+            self.error(reply);
+            return None;
+        }
+        if let Some(e) = &spool_error {
+            warn!(conn = self.conn.id, error = %e, "cannot spool message");
+        }
+        if !last {
+            if spool_error.is_some() {
+                self.abort_tx().await;
+                self.reply(Reply::new(
+                    451,
+                    "4.3.0",
+                    "Không lưu được thư, thử lại sau / Cannot store message, try again later",
+                ));
+            } else {
+                self.reply(Reply::new(250, "2.0.0", format!("{size} octets received")));
+            }
+            return None;
+        }
+        let decoder = self.bdat.take()?;
+        let received = Received {
+            size: decoder.size(),
+            faults: decoder.faults(),
+            spool_failed: spool_error.is_some(),
+        };
+        self.finish_message(received).await;
+        None
+    }
+
+    fn data_limits(&self) -> DataLimits {
+        let limits = &self.rt.config.limits;
+        DataLimits {
+            // One byte more than allowed, so the size check sees that the limit was crossed.
+            max_size: limits.message_size.bytes() + 1,
+            max_line: limits.data_line_length,
+            max_header: limits.header_size.bytes(),
+        }
+    }
+
+    /// After the whole message arrived (DATA or the last BDAT): judge it, deliver or refuse
+    /// it, log the transaction, and answer.
+    async fn finish_message(&mut self, faults: Received) {
+        let Some(mut tx) = self.tx.take() else {
+            return;
+        };
+        // Everything after the end of DATA shares one deadline: a before-queue proxy in front of
+        // us (Postfix's smtpd_proxy_timeout, 100 s) gives up on us after that.
+        let deadline =
+            tokio::time::Instant::now() + self.rt.config.limits.end_of_data_timeout.get();
         tx.env.size = faults.size;
         metrics()
             .bytes
@@ -551,13 +660,23 @@ impl Session {
                 "4.3.0",
                 "Không lưu được thư, thử lại sau / Cannot store message, try again later",
             ));
-            return None;
+            return;
         }
         let verdict = match self.protocol_findings(&faults) {
             Some(v) => v,
-            None => self.rt.engine.data(&self.conn, &tx.env, &self.spool).await,
+            None => {
+                let checks = self.rt.engine.data(&self.conn, &tx.env, &self.spool);
+                match tokio::time::timeout_at(deadline, checks).await {
+                    Ok(v) => v,
+                    Err(_) => Verdict::new(vec![Finding::new(
+                        rule::CHECK_TIMEOUT,
+                        Action::Tempfail,
+                        Bilingual::new("Kiểm tra thư quá thời gian", "Checks took too long"),
+                    )]),
+                }
+            }
         };
-        let (reply, upstream_reply) = self.deliver(&tx, &verdict).await;
+        let (reply, upstream_reply) = self.deliver(&tx, &verdict, deadline).await;
         self.count(&verdict);
         metrics()
             .transaction_seconds
@@ -580,21 +699,38 @@ impl Session {
         );
         self.reply(reply);
         self.spool.clear();
-        None
     }
 
     /// Sends the judged message on, or refuses it; returns the client's reply and the
     /// upstream's, when there was one.
-    async fn deliver(&mut self, tx: &Tx, verdict: &Verdict) -> (Reply, Option<String>) {
+    async fn deliver(
+        &mut self,
+        tx: &Tx,
+        verdict: &Verdict,
+        deadline: tokio::time::Instant,
+    ) -> (Reply, Option<String>) {
         let refusal = match verdict.action() {
             Action::Reject | Action::Tempfail => verdict.refusal(),
-            // Quarantine arrives with the quarantine store; until then nothing may be
-            // accepted that is not delivered, so the message is deferred.
-            Action::Quarantine => Some(Reply::new(
-                451,
-                "4.3.0",
-                "Không lưu được vào khu cách ly / Quarantine unavailable, try again later",
-            )),
+            Action::Quarantine => Some(
+                match self
+                    .rt
+                    .quarantine
+                    .put(&self.conn, &tx.env, verdict, &self.spool)
+                {
+                    Ok(id) => {
+                        info!(conn = self.conn.id, id = %id, "quarantined");
+                        Reply::new(250, "2.0.0", format!("Ok: held for review as {id}"))
+                    }
+                    Err(e) => {
+                        warn!(conn = self.conn.id, error = %e, dir = %self.rt.quarantine.dir().display(), "cannot quarantine");
+                        Reply::new(
+                        451,
+                        "4.3.0",
+                        "Không lưu được vào khu cách ly, thử lại sau / Cannot quarantine, try again later",
+                    )
+                    }
+                },
+            ),
             Action::Accept | Action::Tag => None,
         };
         if let Some(reply) = refusal {
@@ -608,7 +744,10 @@ impl Session {
                 None,
             );
         };
-        match up.send_message(&headers, &self.spool).await {
+        let sent = tokio::time::timeout_at(deadline, up.send_message(&headers, &self.spool))
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout("the end-of-data deadline")));
+        match sent {
             Ok((reply, sent)) => {
                 metrics().bytes.with_label_values(&["out"]).inc_by(sent);
                 let shown = reply.one_line();
@@ -683,15 +822,8 @@ impl Session {
     }
 
     /// Reads DATA into the spool until CRLF.CRLF.
-    async fn receive_data(&mut self) -> Result<Received, End> {
-        let limits = &self.rt.config.limits;
-        let mut decoder = DataDecoder::new(DataLimits {
-            // One byte more than allowed, so the size check sees that the limit was crossed.
-            max_size: limits.message_size.bytes() + 1,
-            max_line: limits.data_line_length,
-            max_header: limits.header_size.bytes(),
-        });
-        let data_timeout = limits.data_timeout.get();
+    async fn receive_data(&mut self, mut decoder: DataDecoder) -> Result<Received, End> {
+        let data_timeout = self.rt.config.limits.data_timeout.get();
         self.spool.clear();
         let mut spool_error = None;
         loop {
@@ -804,6 +936,7 @@ impl Session {
 
     /// Ends the transaction on both legs.
     async fn abort_tx(&mut self) {
+        self.bdat = None;
         if self.tx.take().is_some() {
             self.rset_upstream().await;
         }
@@ -954,7 +1087,12 @@ fn tag_headers(verdict: &Verdict, host: &str) -> Vec<u8> {
         return Vec::new();
     }
     let rules = verdict.rules().join(", ");
-    format!("X-Locthu-Action: tag ({host})\r\nX-Locthu-Rules: {rules}\r\n").into_bytes()
+    let mut h = format!("X-Locthu-Action: tag ({host})\r\nX-Locthu-Rules: {rules}\r\n");
+    if verdict.rules().contains(&rule::UNSCANNED) {
+        let (name, value) = crate::checks::antivirus::UNSCANNED_HEADER;
+        h.push_str(&format!("{name}: {value}\r\n"));
+    }
+    h.into_bytes()
 }
 
 fn command_error_reply(e: &CommandError) -> Reply {

@@ -1,0 +1,423 @@
+//! Virus scanning with clamd (Kiên Giang Đ11.2, Sóc Trăng Đ9.9, Lai Châu Đ12.2, An Giang
+//! Đ10.1d, Đắk Nông Đ8.3): the whole message is streamed to clamd with INSTREAM, which decodes
+//! MIME and archives itself.
+//!
+//! # Messages larger than clamd's `StreamMaxLength`
+//!
+//! clamd refuses a stream past its `StreamMaxLength` (25 MiB by default), less than a legal
+//! Đắk Nông message (a 25 MB attachment is ~34 MB in base64). The design:
+//!
+//! * `stream_max` states the largest stream the admin's clamd takes. A message up to it goes
+//!   to clamd whole. When an endpoint comes up, locthu sends it a probe stream of `stream_max`
+//!   zero bytes and logs an error naming `StreamMaxLength` if clamd refuses it, so a mismatch
+//!   shows at start, not at the first large message.
+//! * A message over `stream_max` is never sent and never passed silently: it gets the rule
+//!   `unscannable` with `unscannable_action` (default reject, `552 5.3.4`, permanent because
+//!   a retry cannot make it smaller). The remedy is one line in clamd.conf, which the README
+//!   and the province profiles set: `StreamMaxLength` (with `MaxScanSize` and `MaxFileSize`)
+//!   at least the message size cap, and `stream_max` to match.
+//! * clamd's `Heuristics.Limits.Exceeded.*` verdicts (with `AlertExceedsMax yes`: a member
+//!   past `MaxFileSize` and so on) are the same case seen from inside and get the same rule.
+//!
+//! clamd.conf for a 40 MB message cap (clamd's `M` is MiB):
+//!
+//! ```text
+//! StreamMaxLength 40M    # the whole message, as INSTREAM sends it
+//! MaxFileSize 40M        # each file clamd extracts from it
+//! MaxScanSize 200M       # everything scanned per message, archives expanded
+//! AlertExceedsMax yes    # report what a limit stopped instead of answering OK
+//! ```
+//!
+//! Why not scan decoded MIME parts separately: a decoded 25 MB part still meets clamd's
+//! `MaxFileSize` (25 MB by default), so clamd.conf must be raised anyway; a second MIME parser
+//! in the gateway that disagrees with the recipient's mail client is an evasion route; and the
+//! MIME walk is the `inspect` module's job. Scanning parts separately would also lose clamd's
+//! own whole-message view (body signatures across parts, its MIME heuristics).
+
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clamd::{Pool, Verdict};
+use crate::config::{ByteSize, Span};
+use crate::engine::{rule, Action, Bilingual, Check, CheckFuture, Connection, Envelope, Finding};
+use crate::metrics::metrics;
+use crate::spool::Spool;
+
+/// Rule of a message passed or deferred because no clamd could scan it (a transient cause,
+/// unlike `unscannable`, which the content itself causes).
+pub const UNSCANNED: &str = rule::UNSCANNED;
+
+/// The header the tag action should add when a message passes unscanned (`on_error = accept`).
+pub const UNSCANNED_HEADER: (&str, &str) =
+    ("X-Locthu-Virus-Scan", "not scanned (clamd unavailable)");
+
+/// What to do when no clamd endpoint gives a verdict.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// `451 4.7.1`: the client keeps the message and retries (nothing is lost).
+    #[default]
+    Tempfail,
+    /// Pass the message, tagged as not scanned, and count it.
+    Accept,
+}
+
+/// The `[antivirus]` table.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct AntivirusConfig {
+    pub enabled: bool,
+    /// `host:port` or `unix:/path`; used in turn, a failed one skipped until it answers again.
+    pub endpoints: Vec<String>,
+    pub connect_timeout: Span,
+    /// Bounds one attempt from the first byte sent to clamd's reply. A scan tries each endpoint
+    /// at most once, so it ends within endpoints × (connect_timeout + scan_timeout); keep that
+    /// under the client's patience (Postfix's smtpd_proxy_timeout is 100s).
+    pub scan_timeout: Span,
+    /// How often each endpoint is sent PING.
+    pub health_interval: Span,
+    pub on_error: OnError,
+    /// The action for a virus.
+    pub action: Action,
+    /// The largest message sent to clamd: at most clamd's `StreamMaxLength`.
+    pub stream_max: ByteSize,
+    /// The action for a message over `stream_max`, or one clamd could not scan fully.
+    pub unscannable_action: Action,
+    /// Send each endpoint a `stream_max` probe stream when it comes up.
+    pub verify_stream_max: bool,
+}
+
+impl Default for AntivirusConfig {
+    fn default() -> Self {
+        AntivirusConfig {
+            enabled: false,
+            endpoints: vec!["127.0.0.1:3310".into()],
+            connect_timeout: Span::secs(2),
+            scan_timeout: Span::secs(60),
+            health_interval: Span::secs(5),
+            on_error: OnError::Tempfail,
+            action: Action::Reject,
+            // clamd's default StreamMaxLength, "25M", which clamd reads as 25 × 2^20 bytes.
+            stream_max: ByteSize(25 << 20),
+            unscannable_action: Action::Reject,
+            verify_stream_max: true,
+        }
+    }
+}
+
+impl AntivirusConfig {
+    /// Every problem at once, as `key: why` lines.
+    pub fn validate(&self) -> Vec<String> {
+        let mut errs = Vec::new();
+        if self.endpoints.is_empty() {
+            errs.push("endpoints: at least one clamd endpoint is needed".into());
+        }
+        for e in &self.endpoints {
+            if let Err(why) = crate::clamd::Endpoint::parse(e) {
+                errs.push(format!("endpoints: {why}"));
+            }
+        }
+        for (key, span) in [
+            ("connect_timeout", self.connect_timeout),
+            ("scan_timeout", self.scan_timeout),
+            ("health_interval", self.health_interval),
+        ] {
+            if span.get().is_zero() {
+                errs.push(format!("{key}: must be more than zero"));
+            }
+        }
+        if self.stream_max.bytes() == 0 || self.stream_max.bytes() > u32::MAX as u64 {
+            errs.push("stream_max: must be between 1 byte and 4 GiB (clamd's own bound)".into());
+        }
+        for (key, action) in [
+            ("action", self.action),
+            ("unscannable_action", self.unscannable_action),
+        ] {
+            if action == Action::Accept {
+                errs.push(format!(
+                    "{key}: `accept` would pass it silently; use tag, quarantine, reject or tempfail"
+                ));
+            }
+        }
+        errs
+    }
+
+    /// A warning when legal messages (up to the gateway's `message_size`) could exceed
+    /// `stream_max` and so be refused as `unscannable`; for the start-up log and
+    /// `check-config`.
+    pub fn size_gap(&self, message_size: ByteSize) -> Option<String> {
+        (self.enabled && self.stream_max < message_size).then(|| {
+            format!(
+                "[antivirus] stream_max ({}) is below limits.message_size ({message_size}): \
+                 messages in between are refused as unscannable. Raise clamd's StreamMaxLength \
+                 (and MaxScanSize, MaxFileSize) to at least {message_size}, then stream_max",
+                self.stream_max
+            )
+        })
+    }
+}
+
+/// Builds the antivirus check; with `enabled = false` it finds nothing and talks to no clamd.
+///
+/// The health checks start with the first scan, or here when called inside a tokio runtime.
+pub fn build(cfg: &AntivirusConfig) -> Result<Arc<dyn Check>, String> {
+    let errs = cfg.validate();
+    if !errs.is_empty() {
+        return Err(errs
+            .iter()
+            .map(|e| format!("[antivirus] {e}"))
+            .collect::<Vec<_>>()
+            .join("\n"));
+    }
+    let pool = if cfg.enabled {
+        let probe = cfg.verify_stream_max.then_some(cfg.stream_max.bytes());
+        Some(Arc::new(Pool::new(
+            &cfg.endpoints,
+            cfg.connect_timeout.get(),
+            cfg.scan_timeout.get(),
+            probe,
+        )?))
+    } else {
+        None
+    };
+    let check = Antivirus {
+        cfg: cfg.clone(),
+        pool,
+        health_started: AtomicBool::new(false),
+    };
+    if tokio::runtime::Handle::try_current().is_ok() {
+        check.start_health();
+    }
+    Ok(Arc::new(check))
+}
+
+/// The check itself; see the module docs.
+pub struct Antivirus {
+    cfg: AntivirusConfig,
+    pool: Option<Arc<Pool>>,
+    health_started: AtomicBool,
+}
+
+impl Antivirus {
+    fn start_health(&self) {
+        if let Some(pool) = &self.pool {
+            if !self.health_started.swap(true, Ordering::Relaxed) {
+                pool.spawn_health(self.cfg.health_interval.get());
+            }
+        }
+    }
+
+    /// Scans the spooled message and returns at most one finding.
+    pub async fn scan(&self, msg: &Spool) -> Option<Finding> {
+        let pool = self.pool.as_ref()?;
+        self.start_health();
+        let m = metrics();
+        let max = self.cfg.stream_max;
+        if msg.len() > max.bytes() {
+            m.clamd_scans.with_label_values(&["unscannable"]).inc();
+            tracing::warn!(
+                size = msg.len(),
+                stream_max = max.bytes(),
+                "message larger than [antivirus] stream_max, not sent to clamd"
+            );
+            let size = ByteSize(msg.len());
+            return Some(self.unscannable(
+                format!("Thư quá lớn để quét vi-rút ({size} > {max})"),
+                format!("Message too large to scan for viruses ({size} > {max})"),
+            ));
+        }
+        let started = Instant::now();
+        let result = pool
+            .scan(|| {
+                msg.reader()
+                    .map(|r| Box::new(r) as Box<dyn Read + Send + '_>)
+            })
+            .await;
+        m.clamd_scan_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(Verdict::Clean) => {
+                m.clamd_scans.with_label_values(&["clean"]).inc();
+                None
+            }
+            Ok(Verdict::Found(name)) if name.starts_with("Heuristics.Limits.Exceeded") => {
+                m.clamd_scans.with_label_values(&["unscannable"]).inc();
+                tracing::warn!(signature = %name, "clamd could not scan the whole message");
+                Some(self.unscannable(
+                    format!("Không quét hết được thư ({name})"),
+                    format!("Message could not be fully scanned ({name})"),
+                ))
+            }
+            Ok(Verdict::Found(name)) => {
+                m.clamd_scans.with_label_values(&["virus"]).inc();
+                m.viruses.inc();
+                tracing::info!(virus = %name, "virus found");
+                Some(Finding::new(
+                    rule::VIRUS,
+                    self.cfg.action,
+                    Bilingual::new(
+                        format!("Phát hiện vi-rút {name}"),
+                        format!("Virus found: {name}"),
+                    ),
+                ))
+            }
+            Err(failure) => {
+                tracing::warn!(error = %failure, on_error = ?self.cfg.on_error, "no clamd could scan the message");
+                Some(match self.cfg.on_error {
+                    OnError::Tempfail => {
+                        m.clamd_scans.with_label_values(&["tempfail"]).inc();
+                        Finding::new(
+                            UNSCANNED,
+                            Action::Tempfail,
+                            Bilingual::new(
+                                "Chưa quét được vi-rút, xin gửi lại sau",
+                                "Virus scanner unavailable, try again later",
+                            ),
+                        )
+                    }
+                    OnError::Accept => {
+                        m.clamd_scans.with_label_values(&["unscanned"]).inc();
+                        let (h, v) = UNSCANNED_HEADER;
+                        Finding::new(
+                            UNSCANNED,
+                            Action::Tag,
+                            Bilingual::new(
+                                format!("Thư chưa được quét vi-rút ({h}: {v})"),
+                                format!("Message not scanned for viruses ({h}: {v})"),
+                            ),
+                        )
+                    }
+                })
+            }
+        }
+    }
+
+    fn unscannable(&self, vi: String, en: String) -> Finding {
+        // RFC 3463 5.3.4: message too big for system.
+        Finding::new(
+            rule::UNSCANNABLE,
+            self.cfg.unscannable_action,
+            Bilingual::new(vi, en),
+        )
+        .with_code(552, "5.3.4")
+    }
+}
+
+impl Check for Antivirus {
+    fn name(&self) -> &'static str {
+        "antivirus"
+    }
+
+    fn data<'a>(
+        &'a self,
+        _conn: &'a Connection,
+        _env: &'a Envelope,
+        msg: &'a Spool,
+    ) -> CheckFuture<'a> {
+        Box::pin(async move { self.scan(msg).await.into_iter().collect() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_clamd_and_fail_closed() {
+        let cfg: AntivirusConfig = toml::from_str("").unwrap();
+        assert_eq!(cfg.endpoints, vec!["127.0.0.1:3310".to_string()]);
+        assert_eq!(cfg.on_error, OnError::Tempfail);
+        assert_eq!(cfg.action, Action::Reject);
+        assert_eq!(cfg.stream_max.bytes(), 25 << 20);
+        assert!(cfg.validate().is_empty());
+    }
+
+    #[test]
+    fn config_parses_and_rejects_unknown_keys() {
+        let cfg: AntivirusConfig = toml::from_str(
+            r#"
+            enabled = true
+            endpoints = ["127.0.0.1:3310", "unix:/run/clamav/clamd.ctl"]
+            connect_timeout = "1s"
+            scan_timeout = "30s"
+            on_error = "accept"
+            stream_max = "50MiB"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.on_error, OnError::Accept);
+        assert_eq!(cfg.stream_max.bytes(), 50 << 20);
+        assert!(toml::from_str::<AntivirusConfig>("endpoint = \"x:1\"").is_err());
+        assert!(toml::from_str::<AntivirusConfig>("on_error = \"ignore\"").is_err());
+    }
+
+    #[test]
+    fn a_stream_limit_below_the_message_size_is_reported() {
+        let mut cfg = AntivirusConfig {
+            enabled: true,
+            ..Default::default()
+        };
+        let warning = cfg.size_gap(ByteSize(40_000_000)).unwrap();
+        assert!(warning.contains("StreamMaxLength"), "{warning}");
+        cfg.stream_max = ByteSize(40_000_000);
+        assert!(cfg.size_gap(ByteSize(40_000_000)).is_none());
+    }
+
+    #[test]
+    fn every_config_error_is_reported_at_once() {
+        let cfg = AntivirusConfig {
+            endpoints: vec!["nowhere".into()],
+            scan_timeout: Span::secs(0),
+            action: Action::Accept,
+            ..Default::default()
+        };
+        let err = build(&cfg).err().unwrap();
+        assert_eq!(err.lines().count(), 3, "{err}");
+        assert!(
+            err.contains("endpoints") && err.contains("scan_timeout") && err.contains("action")
+        );
+    }
+
+    #[tokio::test]
+    async fn disabled_check_finds_nothing() {
+        let check = build(&AntivirusConfig::default()).unwrap();
+        let spool = Spool::from_bytes(b"Subject: x\r\n\r\nhi\r\n".to_vec());
+        let conn = Connection {
+            id: 1,
+            listener: "test".into(),
+            role: crate::engine::Role::Inbound,
+            client: crate::engine::Client {
+                addr: "192.0.2.1:25".parse().unwrap(),
+                name: None,
+                helo: None,
+                login: None,
+                trusted: false,
+            },
+            tls: false,
+        };
+        assert!(check
+            .data(&conn, &Envelope::default(), &spool)
+            .await
+            .is_empty());
+    }
+
+    #[test]
+    fn virus_reply_is_550_and_bilingual() {
+        let f = Finding::new(
+            rule::VIRUS,
+            Action::Reject,
+            Bilingual::new(
+                "Phát hiện vi-rút Eicar-Signature",
+                "Virus found: Eicar-Signature",
+            ),
+        );
+        assert_eq!(
+            f.reply().one_line(),
+            "550 5.7.1 Phát hiện vi-rút Eicar-Signature / Virus found: Eicar-Signature (rule virus)"
+        );
+    }
+}
