@@ -212,8 +212,11 @@ impl Inspector {
         if cfg.archives.max_ratio == 0 {
             errors.push("inspect.archives.max_ratio must be at least 1".to_string());
         }
-        if cfg.encrypted_archive.max_passwords > 64 {
-            errors.push("inspect.encrypted_archive.max_passwords must be at most 64".to_string());
+        if cfg.encrypted_archive.max_passwords > inspect::archive::MAX_PASSWORD_TRIES {
+            errors.push(format!(
+                "inspect.encrypted_archive.max_passwords must be at most {} (the archive readers' cap)",
+                inspect::archive::MAX_PASSWORD_TRIES
+            ));
         }
         let path = base_dir.join(&cfg.executable.list);
         let extensions = match std::fs::read_to_string(&path) {
