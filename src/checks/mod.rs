@@ -1,5 +1,6 @@
 //! The checks, one rule family per file.
 
 pub mod antivirus;
+pub mod inspect;
 pub mod relay;
 pub mod size;

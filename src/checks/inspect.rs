@@ -1,0 +1,471 @@
+//! The content rules over the MIME walk: `attachment-size`, `executable`, `macro-document`,
+//! `encrypted-archive` and `unscannable` (DESIGN.md "Content inspection"; Lai Châu
+//! 13/2019/QĐ-UBND Đ2.7, Đ2.8, Đ4.6; attachment caps of KG Đ10.1, ST Đ8.1, AG Đ9.3b, ĐN Đ5.2).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ByteSize, Span};
+use crate::engine::{rule, Action, Bilingual, Check, CheckFuture, Connection, Envelope, Finding};
+use crate::inspect::{self, names::ExtensionList, Limits, Origin, Reason, Report};
+use crate::spool::Spool;
+
+/// The default executable list, compiled in for when the configured default file is absent.
+const BUILTIN_EXECUTABLES: &str = include_str!("../../filters/executables.txt");
+const DEFAULT_LIST: &str = "filters/executables.txt";
+
+/// `[inspect]`: the content inspection rules and their limits.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct InspectConfig {
+    /// Runs the inspection at all.
+    pub enabled: bool,
+    /// Wall-clock budget for one message; past it the message is `unscannable`.
+    pub deadline: Span,
+    /// MIME nesting depth (multiparts and attached messages).
+    pub max_mime_depth: usize,
+    /// MIME parts per message, attached messages included.
+    pub max_mime_parts: usize,
+    pub attachment_size: AttachmentSizeConfig,
+    pub executable: ExecutableConfig,
+    pub macro_document: MacroConfig,
+    pub encrypted_archive: EncryptedConfig,
+    pub unscannable: UnscannableConfig,
+    pub archives: ArchivesConfig,
+}
+
+impl Default for InspectConfig {
+    fn default() -> Self {
+        InspectConfig {
+            enabled: true,
+            deadline: Span::secs(10),
+            max_mime_depth: 32,
+            max_mime_parts: 2000,
+            attachment_size: AttachmentSizeConfig::default(),
+            executable: ExecutableConfig::default(),
+            macro_document: MacroConfig::default(),
+            encrypted_archive: EncryptedConfig::default(),
+            unscannable: UnscannableConfig::default(),
+            archives: ArchivesConfig::default(),
+        }
+    }
+}
+
+/// `[inspect.attachment_size]`: caps on decoded attachment sizes (0 turns a cap off).
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttachmentSizeConfig {
+    pub action: Action,
+    /// Largest single attachment (KG, ST: 15 MB; ĐN: 25 MB).
+    pub per_attachment: ByteSize,
+    /// Largest total of the attachments of one message (AG: 10 MB).
+    pub total: ByteSize,
+}
+
+impl Default for AttachmentSizeConfig {
+    fn default() -> Self {
+        AttachmentSizeConfig {
+            action: Action::Reject,
+            per_attachment: ByteSize(15_000_000),
+            total: ByteSize(0),
+        }
+    }
+}
+
+/// `[inspect.executable]`: programs, by name and by content.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutableConfig {
+    pub action: Action,
+    /// The extension list, relative to the config file's directory.
+    pub list: String,
+    /// Also recognise programs by their content (PE, ELF, Mach-O, MSI, LNK).
+    pub by_content: bool,
+}
+
+impl Default for ExecutableConfig {
+    fn default() -> Self {
+        ExecutableConfig {
+            action: Action::Reject,
+            list: DEFAULT_LIST.into(),
+            by_content: true,
+        }
+    }
+}
+
+/// `[inspect.macro_document]`: Office documents carrying VBA macros.
+///
+/// Default `quarantine`: macro documents are the commonest malware carrier aimed at Vietnamese
+/// state agencies, but xlsm report templates also circulate between departments legitimately;
+/// quarantine keeps them from users while an admin can release the genuine ones. A profile may
+/// choose `reject`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct MacroConfig {
+    pub action: Action,
+}
+
+impl Default for MacroConfig {
+    fn default() -> Self {
+        MacroConfig {
+            action: Action::Quarantine,
+        }
+    }
+}
+
+/// `[inspect.encrypted_archive]`: password-protected archives (Lai Châu Đ2.8 "restrict").
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncryptedConfig {
+    pub action: Action,
+    /// Try the passwords the message itself gives ("Mật khẩu: …") to look inside.
+    pub try_passwords: bool,
+    /// How many candidates at most.
+    pub max_passwords: usize,
+}
+
+impl Default for EncryptedConfig {
+    fn default() -> Self {
+        EncryptedConfig {
+            action: Action::Reject,
+            try_passwords: true,
+            max_passwords: 8,
+        }
+    }
+}
+
+/// `[inspect.unscannable]`: what could not be inspected (limits, malformed archives).
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct UnscannableConfig {
+    pub action: Action,
+    /// An archive member that is listed but cannot be extracted (RAR compression, which no
+    /// reader here decodes; a skipped method) counts as unscannable: its name was checked, a
+    /// renamed program inside would not be. `false` trusts names alone for such members.
+    pub unreadable_members: bool,
+}
+
+impl Default for UnscannableConfig {
+    fn default() -> Self {
+        UnscannableConfig {
+            action: Action::Quarantine,
+            unreadable_members: true,
+        }
+    }
+}
+
+/// `[inspect.archives]`: limits on opening archives, for all archives of a message together.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchivesConfig {
+    /// Archive levels opened (a zip in a zip is 2).
+    pub max_depth: usize,
+    /// Members listed.
+    pub max_members: usize,
+    /// Bytes expanded.
+    pub max_expanded: ByteSize,
+    /// Largest expansion ratio of a member.
+    pub max_ratio: u64,
+}
+
+impl Default for ArchivesConfig {
+    fn default() -> Self {
+        ArchivesConfig {
+            max_depth: 4,
+            max_members: 1000,
+            max_expanded: ByteSize(50_000_000),
+            max_ratio: 100,
+        }
+    }
+}
+
+/// Checks `cfg` and builds the data-stage check; `base_dir` resolves relative paths.
+pub fn build(cfg: &InspectConfig, base_dir: &Path) -> Result<Arc<dyn Check>, String> {
+    Ok(Arc::new(InspectCheck {
+        inspector: Arc::new(Inspector::new(cfg, base_dir)?),
+    }))
+}
+
+/// The rules, ready to judge messages synchronously (the check runs them off the runtime).
+#[derive(Debug)]
+pub struct Inspector {
+    cfg: InspectConfig,
+    limits: Limits,
+    extensions: ExtensionList,
+}
+
+impl Inspector {
+    /// Validates `cfg`; errors name the key.
+    pub fn new(cfg: &InspectConfig, base_dir: &Path) -> Result<Self, String> {
+        let mut errors = Vec::new();
+        if cfg.deadline.get().is_zero() {
+            errors.push("inspect.deadline must be more than 0".to_string());
+        }
+        if cfg.max_mime_depth == 0 {
+            errors.push("inspect.max_mime_depth must be at least 1".to_string());
+        }
+        if cfg.max_mime_parts == 0 {
+            errors.push("inspect.max_mime_parts must be at least 1".to_string());
+        }
+        if cfg.archives.max_ratio == 0 {
+            errors.push("inspect.archives.max_ratio must be at least 1".to_string());
+        }
+        if cfg.encrypted_archive.max_passwords > inspect::archive::MAX_PASSWORD_TRIES {
+            errors.push(format!(
+                "inspect.encrypted_archive.max_passwords must be at most {} (the archive readers' cap)",
+                inspect::archive::MAX_PASSWORD_TRIES
+            ));
+        }
+        let path = base_dir.join(&cfg.executable.list);
+        let extensions = match std::fs::read_to_string(&path) {
+            Ok(text) => ExtensionList::parse(&text),
+            Err(_) if cfg.executable.list == DEFAULT_LIST => {
+                ExtensionList::parse(BUILTIN_EXECUTABLES)
+            }
+            Err(e) => {
+                errors.push(format!(
+                    "inspect.executable.list: cannot read {}: {e}",
+                    path.display()
+                ));
+                ExtensionList::default()
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors.join("; "));
+        }
+        let limits = Limits {
+            mime_depth: cfg.max_mime_depth,
+            mime_parts: cfg.max_mime_parts,
+            archive_depth: cfg.archives.max_depth,
+            archive_members: cfg.archives.max_members,
+            archive_bytes: cfg.archives.max_expanded.bytes(),
+            archive_ratio: cfg.archives.max_ratio,
+            deadline: cfg.deadline.get(),
+            max_passwords: if cfg.encrypted_archive.try_passwords {
+                cfg.encrypted_archive.max_passwords
+            } else {
+                0
+            },
+            // Exact decoded sizes cost a scan of every base64 body; the bound from the encoded
+            // length decides whenever it is under the per-attachment cap. A total cap needs
+            // every size exact.
+            exact_size_above: match (
+                cfg.attachment_size.per_attachment.bytes(),
+                cfg.attachment_size.total.bytes(),
+            ) {
+                (_, t) if t > 0 => 0,
+                (0, _) => u64::MAX,
+                (p, _) => p,
+            },
+        };
+        Ok(Inspector {
+            cfg: cfg.clone(),
+            limits,
+            extensions,
+        })
+    }
+
+    /// The walk's limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Walks and judges one message.
+    pub fn inspect(&self, raw: &[u8]) -> Vec<Finding> {
+        if !self.cfg.enabled {
+            return Vec::new();
+        }
+        self.judge(&inspect::walk(raw, &self.limits))
+    }
+
+    /// The findings for a walk's report, most decisive rule first.
+    pub fn judge(&self, report: &Report) -> Vec<Finding> {
+        let mut exe = Vec::new();
+        let mut macros: Vec<Finding> = Vec::new();
+        let mut enc = Vec::new();
+        let mut size = Vec::new();
+        let mut unscan = Vec::new();
+
+        for p in &report.parts {
+            let by_name = p.names.iter().find_map(|n| self.extensions.matches(n));
+            let by_content = (self.cfg.executable.by_content && p.sniff.is_executable())
+                .then(|| p.sniff.describe());
+            if by_name.is_some() || by_content.is_some() {
+                let (vi, en) = match (by_content, by_name) {
+                    (Some(c), _) => (format!("nội dung {c}"), format!("content: {c}")),
+                    (None, Some(ext)) => (format!("đuôi .{ext}"), format!("extension .{ext}")),
+                    (None, None) => unreachable!("one of them is set"),
+                };
+                exe.push(
+                    Finding::new(
+                        rule::EXECUTABLE,
+                        self.cfg.executable.action,
+                        Bilingual::new(
+                            format!("Tệp thực thi không được phép ({vi})"),
+                            format!("Executable file not allowed ({en})"),
+                        ),
+                    )
+                    .with_part(&p.path),
+                );
+            }
+            if p.sniff.is_macro() {
+                // A docm's own vbaProject.bin is the same macro; report the outermost.
+                let nested = macros.iter().any(|f| {
+                    f.part
+                        .as_deref()
+                        .is_some_and(|outer| p.path.starts_with(&format!("{outer}/")))
+                });
+                if !nested {
+                    macros.push(
+                        Finding::new(
+                            rule::MACRO_DOCUMENT,
+                            self.cfg.macro_document.action,
+                            Bilingual::new(
+                                "Tài liệu chứa macro (VBA)",
+                                "Document contains macros (VBA)",
+                            ),
+                        )
+                        .with_part(&p.path),
+                    );
+                }
+            }
+        }
+
+        for e in &report.encrypted {
+            let mut vi = "Tệp nén có mật khẩu".to_string();
+            let mut en = "Password-protected archive".to_string();
+            if e.headers {
+                vi.push_str(" (cả danh sách tệp bị mã hoá)");
+                en.push_str(" (member list encrypted too)");
+            }
+            if e.opened {
+                vi.push_str(" (đã mở bằng mật khẩu trong thư)");
+                en.push_str(" (opened with the password given in the message)");
+            }
+            enc.push(
+                Finding::new(
+                    rule::ENCRYPTED_ARCHIVE,
+                    self.cfg.encrypted_archive.action,
+                    Bilingual::new(vi, en),
+                )
+                .with_part(&e.path),
+            );
+        }
+
+        let sz = &self.cfg.attachment_size;
+        let attachments = report
+            .parts
+            .iter()
+            .filter(|p| p.attachment && p.origin != Origin::Archive);
+        let mut total: u64 = 0;
+        for p in attachments {
+            total = total.saturating_add(p.size);
+            if sz.per_attachment.bytes() > 0 && p.size > sz.per_attachment.bytes() {
+                size.push(
+                    Finding::new(
+                        rule::ATTACHMENT_SIZE,
+                        sz.action,
+                        Bilingual::new(
+                            format!("Tệp đính kèm vượt quá {}", sz.per_attachment),
+                            format!("Attachment exceeds {}", sz.per_attachment),
+                        ),
+                    )
+                    .with_part(&p.path)
+                    .with_code(552, "5.3.4"),
+                );
+            }
+        }
+        if sz.total.bytes() > 0 && total > sz.total.bytes() {
+            size.push(
+                Finding::new(
+                    rule::ATTACHMENT_SIZE,
+                    sz.action,
+                    Bilingual::new(
+                        format!("Tổng dung lượng tệp đính kèm vượt quá {}", sz.total),
+                        format!("Attachments together exceed {}", sz.total),
+                    ),
+                )
+                .with_code(552, "5.3.4"),
+            );
+        }
+
+        for u in &report.unscannable {
+            if matches!(u.reason, Reason::Unreadable(_)) && !self.cfg.unscannable.unreadable_members
+            {
+                continue;
+            }
+            let (vi, en) = u.reason.texts();
+            let mut f = Finding::new(
+                rule::UNSCANNABLE,
+                self.cfg.unscannable.action,
+                Bilingual::new(
+                    format!("Không kiểm tra được nội dung: {vi}"),
+                    format!("Content cannot be inspected: {en}"),
+                ),
+            );
+            if !u.path.is_empty() {
+                f = f.with_part(&u.path);
+            }
+            if u.reason == Reason::Internal {
+                tracing::error!("inspection panicked; message judged unscannable");
+            }
+            unscan.push(f);
+        }
+
+        let mut out = exe;
+        out.extend(macros);
+        out.extend(enc);
+        out.extend(size);
+        out.extend(unscan);
+        out
+    }
+}
+
+/// The data-stage check over an [`Inspector`].
+struct InspectCheck {
+    inspector: Arc<Inspector>,
+}
+
+impl InspectCheck {
+    fn failed(&self, en: &str) -> Vec<Finding> {
+        vec![Finding::new(
+            rule::UNSCANNABLE,
+            self.inspector.cfg.unscannable.action,
+            Bilingual::new(
+                "Không kiểm tra được nội dung: lỗi khi kiểm tra",
+                format!("Content cannot be inspected: {en}"),
+            ),
+        )]
+    }
+}
+
+impl Check for InspectCheck {
+    fn name(&self) -> &'static str {
+        "inspect"
+    }
+
+    fn data<'a>(
+        &'a self,
+        _conn: &'a Connection,
+        _env: &'a Envelope,
+        msg: &'a Spool,
+    ) -> CheckFuture<'a> {
+        Box::pin(async move {
+            if !self.inspector.cfg.enabled {
+                return Vec::new();
+            }
+            let bytes = match msg.bytes() {
+                Ok(b) => b.into_owned(),
+                Err(e) => return self.failed(&format!("spool unreadable: {e}")),
+            };
+            let inspector = Arc::clone(&self.inspector);
+            // The walk is CPU work; off the runtime so one large message stalls nobody.
+            match tokio::task::spawn_blocking(move || inspector.inspect(&bytes)).await {
+                Ok(findings) => findings,
+                Err(_) => self.failed("inspection task failed"),
+            }
+        })
+    }
+}
