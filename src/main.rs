@@ -57,7 +57,7 @@ enum Cmd {
     },
     /// Manage quarantined messages.
     Quarantine {
-        #[arg(long)]
+        #[arg(long, global = true)]
         config: Option<PathBuf>,
         #[command(subcommand)]
         op: QuarantineOp,

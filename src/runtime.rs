@@ -79,6 +79,11 @@ impl Runtime {
             Arc::new(checks::relay::Relay::new(&config.server.internal_domains)),
         ];
         let mut warnings = Vec::new();
+        match checks::inspect::build(&config.inspect, &base) {
+            Ok(c) if config.inspect.enabled => checks.push(c),
+            Ok(_) => {}
+            Err(e) => err(e),
+        }
         if config.antivirus.enabled {
             match checks::antivirus::build(&config.antivirus) {
                 Ok(c) => checks.push(c),

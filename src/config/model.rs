@@ -25,6 +25,7 @@ pub struct Config {
     pub log: Log,
     pub quarantine: Quarantine,
     pub antivirus: crate::checks::antivirus::AntivirusConfig,
+    pub inspect: crate::checks::inspect::InspectConfig,
 }
 
 impl Default for Config {
@@ -38,6 +39,7 @@ impl Default for Config {
             log: Log::default(),
             quarantine: Quarantine::default(),
             antivirus: Default::default(),
+            inspect: Default::default(),
         }
     }
 }
