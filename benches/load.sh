@@ -41,6 +41,10 @@ max_connections_per_ip = 200
 listen = "127.0.0.1:$ADMIN_PORT"
 [log]
 level = "warn"
+# The proxy alone, with only the size check, as the target is stated; INSPECT=1 turns the MIME
+# walk on to see its cost.
+[inspect]
+enabled = $([ -n "${INSPECT:-}" ] && echo true || echo false)
 TOML
 "$BIN" serve --config "$WORK/locthu.toml" 2>"$WORK/locthu.log" &
 GW_PID=$!

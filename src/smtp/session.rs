@@ -28,6 +28,9 @@ use crate::metrics::metrics;
 use crate::runtime::{ListenerRuntime, Runtime};
 use crate::spool::Spool;
 
+/// How much room a read into the client buffer gets.
+const READ_CHUNK: usize = 64 * 1024;
+
 /// Where the process is in its life; sessions watch it to drain on SIGTERM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -1003,6 +1006,9 @@ impl Session {
     /// Flushes replies, then reads more client bytes, watching the clock and the shutdown.
     async fn read_more(&mut self, wait: Duration) -> Result<(), End> {
         self.flush().await.map_err(End::Io)?;
+        // Room for a large read: message bodies arrive in big segments, and a nearly full
+        // buffer would otherwise be refilled a few bytes at a time.
+        self.rbuf.reserve(READ_CHUNK);
         let deadline = tokio::time::sleep(wait);
         tokio::pin!(deadline);
         loop {
