@@ -79,11 +79,6 @@ impl Runtime {
             Arc::new(checks::relay::Relay::new(&config.server.internal_domains)),
         ];
         let mut warnings = Vec::new();
-        match checks::inspect::build(&config.inspect, &base) {
-            Ok(c) if config.inspect.enabled => checks.push(c),
-            Ok(_) => {}
-            Err(e) => err(e),
-        }
         if config.antivirus.enabled {
             match checks::antivirus::build(&config.antivirus) {
                 Ok(c) => checks.push(c),
@@ -92,6 +87,12 @@ impl Runtime {
             warnings.extend(config.antivirus.size_gap(config.limits.message_size));
         } else if let Err(e) = checks::antivirus::build(&config.antivirus) {
             err(e);
+        }
+        // After the scanner, so that when both refuse a message the reply names the virus.
+        match checks::inspect::build(&config.inspect, &base) {
+            Ok(c) if config.inspect.enabled => checks.push(c),
+            Ok(_) => {}
+            Err(e) => err(e),
         }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
