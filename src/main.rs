@@ -175,6 +175,20 @@ async fn serve(
     if config.is_none() {
         info!("no --config given: running on the embedded default config (see config/locthu.toml)");
     }
+    // Signal handlers first: until they exist, SIGHUP or SIGTERM would kill the process with
+    // every session in it, and the listeners below already accept connections.
+    use tokio::signal::unix::{signal, SignalKind};
+    let (hup, term, int) = match (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(h), Ok(t), Ok(i)) => (h, t, i),
+        _ => {
+            error!("cannot install signal handlers");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut bound = Vec::new();
     for l in &rt.config.listeners {
         match TcpListener::bind(l.address).await {
@@ -213,37 +227,22 @@ async fn serve(
             }
         }
     }
-    tokio::spawn(reload_on_sighup(gateway.clone()));
-    gateway.run(bound, terminate()).await;
+    tokio::spawn(reload_on_sighup(gateway.clone(), hup));
+    gateway.run(bound, terminate(term, int)).await;
     ExitCode::SUCCESS
 }
 
-async fn reload_on_sighup(gateway: Arc<Gateway>) {
-    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-        error!("cannot install the SIGHUP handler; reload by file change only");
-        return;
-    };
+async fn reload_on_sighup(gateway: Arc<Gateway>, mut hup: tokio::signal::unix::Signal) {
     while hup.recv().await.is_some() {
         info!("SIGHUP: reloading config");
         let _ = gateway.reload();
     }
 }
 
-async fn terminate() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => info!("SIGTERM"),
-                _ = int.recv() => info!("SIGINT"),
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+async fn terminate(mut term: tokio::signal::unix::Signal, mut int: tokio::signal::unix::Signal) {
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM"),
+        _ = int.recv() => info!("SIGINT"),
     }
 }
 
