@@ -5,6 +5,16 @@ use std::time::Duration;
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
+/// Splits `"25 MB"` into 25.0 and `"MB"` (trimmed).
+fn number_and_unit(s: &str) -> Option<(f64, &str)> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    Some((num.parse().ok()?, unit.trim()))
+}
+
 /// A byte count written as an integer or a string with a unit.
 ///
 /// Decimal units (`kB`, `MB`, `GB`) are powers of 1000 and binary units (`KiB`, `MiB`, `GiB`)
@@ -19,14 +29,8 @@ impl ByteSize {
 
     /// Parses `"25MB"`, `"10 MiB"`, `"512"`, `"64k"`.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let split = s
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(s.len());
-        let (num, unit) = s.split_at(split);
-        let num: f64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a size (write e.g. \"25MB\" or \"10MiB\")"))?;
+        let (num, unit) = number_and_unit(s)
+            .ok_or_else(|| format!("`{s}` is not a size (write e.g. \"25MB\" or \"10MiB\")"))?;
         let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" => 1_000,
@@ -97,14 +101,8 @@ impl Span {
     }
 
     pub fn parse(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let split = s
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(s.len());
-        let (num, unit) = s.split_at(split);
-        let num: f64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration (write e.g. \"30s\" or \"5m\")"))?;
+        let (num, unit) = number_and_unit(s)
+            .ok_or_else(|| format!("`{s}` is not a duration (write e.g. \"30s\" or \"5m\")"))?;
         let secs = match unit.trim() {
             "ms" => num / 1000.0,
             "s" | "" => num,

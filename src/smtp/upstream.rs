@@ -381,45 +381,42 @@ impl Upstream {
     /// A negative reply to DATA itself is returned as the answer, not as an error.
     pub async fn send_message(&mut self, headers: &[u8], spool: &Spool) -> Result<(Reply, u64)> {
         self.read_pending().await?;
-        if self.caps.chunking {
-            return self.send_bdat(headers, spool).await;
-        }
-        let reply = self.command("DATA", "DATA").await?;
-        if reply.code != 354 {
-            return Ok((reply, 0));
-        }
-        let mut stuffer = DotStuffer::default();
         let mut out = Vec::with_capacity(CHUNK + CHUNK / 8);
-        let mut sent = 0u64;
-        stuffer.stuff(headers, &mut out);
-        let mut reader = spool.reader()?;
-        let mut chunk = vec![0u8; CHUNK];
-        loop {
-            let n = reader.read(&mut chunk)?;
-            if n == 0 {
-                break;
+        let (sent, what) = if self.caps.chunking {
+            let total = headers.len() as u64 + spool.len();
+            out.extend_from_slice(format!("BDAT {total} LAST\r\n").as_bytes());
+            out.extend_from_slice(headers);
+            self.stream_spool(spool, out, |chunk, out| out.extend_from_slice(chunk))
+                .await?;
+            (total, "the end of BDAT")
+        } else {
+            let reply = self.command("DATA", "DATA").await?;
+            if reply.code != 354 {
+                return Ok((reply, 0));
             }
-            stuffer.stuff(&chunk[..n], &mut out);
-            if out.len() >= CHUNK {
-                self.write_data(&out).await?;
-                sent += out.len() as u64;
-                out.clear();
-            }
-        }
-        stuffer.finish(&mut out);
-        self.write_data(&out).await?;
-        sent += out.len() as u64;
+            let mut stuffer = DotStuffer::default();
+            stuffer.stuff(headers, &mut out);
+            let mut tail = self
+                .stream_spool(spool, out, |chunk, out| stuffer.stuff(chunk, out))
+                .await?;
+            stuffer.finish(&mut tail);
+            self.write_data(&tail).await?;
+            (spool.len() + headers.len() as u64, "the end of DATA")
+        };
         let reply = timeout(self.settings.data_timeout, self.read_reply_inner())
             .await
-            .map_err(|_| UpstreamError::Timeout("the end of DATA"))??;
+            .map_err(|_| UpstreamError::Timeout(what))??;
         Ok((reply, sent))
     }
 
-    async fn send_bdat(&mut self, headers: &[u8], spool: &Spool) -> Result<(Reply, u64)> {
-        let total = headers.len() as u64 + spool.len();
-        let mut out = Vec::with_capacity(CHUNK);
-        out.extend_from_slice(format!("BDAT {total} LAST\r\n").as_bytes());
-        out.extend_from_slice(headers);
+    /// Writes `out`, then the spool passed through `encode`, in pieces of about `CHUNK`;
+    /// returns the buffer emptied, for the caller's last bytes.
+    async fn stream_spool(
+        &mut self,
+        spool: &Spool,
+        mut out: Vec<u8>,
+        mut encode: impl FnMut(&[u8], &mut Vec<u8>),
+    ) -> Result<Vec<u8>> {
         let mut reader = spool.reader()?;
         let mut chunk = vec![0u8; CHUNK];
         loop {
@@ -427,17 +424,15 @@ impl Upstream {
             if n == 0 {
                 break;
             }
-            out.extend_from_slice(&chunk[..n]);
+            encode(&chunk[..n], &mut out);
             if out.len() >= CHUNK {
                 self.write_data(&out).await?;
                 out.clear();
             }
         }
         self.write_data(&out).await?;
-        let reply = timeout(self.settings.data_timeout, self.read_reply_inner())
-            .await
-            .map_err(|_| UpstreamError::Timeout("the end of BDAT"))??;
-        Ok((reply, total))
+        out.clear();
+        Ok(out)
     }
 
     async fn write_data(&mut self, bytes: &[u8]) -> Result<()> {
