@@ -453,3 +453,51 @@ fn chunking_bdat_delivers_the_same_message_and_stays_in_step() {
         format!("{part1}{part2}").replace("\r\n", "\n")
     );
 }
+
+#[test]
+fn each_listener_has_its_role_and_its_own_upstream() {
+    let inbound_sink = Sink::start(&[]);
+    let outbound_sink = Sink::start(&[]);
+    let out_port = common::free_port();
+    let config = format!(
+        "{BASE}\n[[listener]]\nname = \"outbound\"\naddress = \"127.0.0.1:{out_port}\"\nrole = \"outbound\"\n\
+         [listener.upstream]\naddress = \"{}\"\ntls = \"off\"\n",
+        outbound_sink.addr
+    );
+    let gw = Gateway::start(&config, inbound_sink.addr);
+    let out_addr: std::net::SocketAddr = format!("127.0.0.1:{out_port}").parse().unwrap();
+    common::wait_listening(out_addr);
+    // The mail system's own outgoing mail: from the trusted Postfix, to anywhere.
+    let mut d = Dialog::open(out_addr);
+    assert!(d
+        .send_mail(
+            "so@angiang.gov.vn",
+            &["doitac@gmail.com"],
+            "Subject: out\r\n\r\nx\r\n"
+        )
+        .starts_with("250"));
+    // The outbound listener is no open relay either: an untrusted client gets relay-denied.
+    let mut d = Dialog::open_from(out_addr, Some("127.0.0.2"));
+    d.cmd("EHLO stranger.example", "250");
+    d.cmd("MAIL FROM:<x@example.com>", "250");
+    d.cmd("RCPT TO:<y@gmail.com>", "554 5.7.1");
+    let mut d = Dialog::open(gw.addr);
+    assert!(d
+        .send_mail(
+            "a@example.com",
+            &["so@angiang.gov.vn"],
+            "Subject: in\r\n\r\nx\r\n"
+        )
+        .starts_with("250"));
+    let outs = outbound_sink.wait_messages(1);
+    let ins = inbound_sink.wait_messages(1);
+    assert!(
+        outs.len() == 1 && outs[0].contains("Subject: out"),
+        "{outs:?}"
+    );
+    assert!(ins.len() == 1 && ins[0].contains("Subject: in"), "{ins:?}");
+    assert_eq!(
+        gw.metric("locthu_connections_total{listener=\"outbound\"}"),
+        2.0
+    );
+}

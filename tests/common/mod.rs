@@ -92,6 +92,9 @@ impl Sink {
             .unwrap()
             .filter_map(|e| e.ok())
             .map(|e| e.path())
+            // smtp-sink opens a dump at MAIL FROM; a transaction that never got to DATA leaves
+            // an empty file, which is no message.
+            .filter(|p| std::fs::metadata(p).map(|m| m.len() > 0).unwrap_or(false))
             .collect();
         files.sort();
         files
