@@ -228,6 +228,9 @@ impl Session {
         match cmd {
             Command::Ehlo(name) => self.helo(name, true).await,
             Command::Helo(name) => self.helo(name, false).await,
+            Command::Mail(_) if self.phase() != Phase::Running && self.tx.is_none() => {
+                return Some(self.shutdown_reply());
+            }
             Command::Mail(m) => self.mail(m).await,
             Command::Rcpt(r) => self.rcpt(r.to).await,
             Command::Data => return self.data().await,
