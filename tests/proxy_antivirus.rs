@@ -30,6 +30,10 @@ message_size = "1MB"
 [admin]
 listen = "{{admin}}"
 
+[quarantine]
+dir = "{{dir}}/quarantine"
+keep_rejected = ["virus"]
+
 [antivirus]
 enabled = true
 endpoints = ["{clamd}"]
@@ -79,6 +83,16 @@ fn a_virus_is_refused_naming_it_and_nothing_reaches_the_upstream() {
         ),
         1.0
     );
+    // The config keeps a copy of rejected viruses for the admin.
+    let kept: Vec<_> = std::fs::read_dir(gw.dir.path().join("quarantine"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert!(std::fs::read_to_string(kept[0].path())
+        .unwrap()
+        .contains("\"virus\""));
 }
 
 #[test]

@@ -291,6 +291,8 @@ pub struct Quarantine {
     pub dir: PathBuf,
     /// Entries older than this many days are deleted (checked at start and daily).
     pub retention_days: u32,
+    /// Rules whose rejected messages are also kept here for the admin (e.g. `["virus"]`).
+    pub keep_rejected: Vec<String>,
 }
 
 impl Default for Quarantine {
@@ -298,6 +300,7 @@ impl Default for Quarantine {
         Quarantine {
             dir: PathBuf::from("/var/lib/locthu/quarantine"),
             retention_days: 30,
+            keep_rejected: Vec::new(),
         }
     }
 }

@@ -716,7 +716,11 @@ impl Session {
         deadline: tokio::time::Instant,
     ) -> (Reply, Option<String>) {
         let refusal = match verdict.action() {
-            Action::Reject | Action::Tempfail => verdict.refusal(),
+            Action::Reject => {
+                self.keep_rejected(tx, verdict);
+                verdict.refusal()
+            }
+            Action::Tempfail => verdict.refusal(),
             Action::Quarantine => Some(
                 match self
                     .rt
@@ -769,6 +773,25 @@ impl Session {
                 warn!(conn = self.conn.id, error = %e, "upstream failed during DATA");
                 self.drop_upstream();
                 (e.client_reply(), Some(e.to_string()))
+            }
+        }
+    }
+
+    /// A copy of a rejected message for the admin, when its rule is in
+    /// `quarantine.keep_rejected`. The client's answer does not depend on it.
+    fn keep_rejected(&self, tx: &Tx, verdict: &Verdict) {
+        let keep = &self.rt.config.quarantine.keep_rejected;
+        if !verdict.rules().iter().any(|r| keep.iter().any(|k| k == r)) {
+            return;
+        }
+        match self
+            .rt
+            .quarantine
+            .put(&self.conn, &tx.env, verdict, &self.spool)
+        {
+            Ok(id) => info!(conn = self.conn.id, id = %id, "rejected message kept in quarantine"),
+            Err(e) => {
+                warn!(conn = self.conn.id, error = %e, "cannot keep a copy of the rejected message")
             }
         }
     }
