@@ -183,6 +183,7 @@ impl Gateway {
                 self.clone().accept_loop(Arc::from(name), listener),
             ));
         }
+        tokio::spawn(self.clone().purge_quarantine());
         if let Some(path) = self.config_path.clone() {
             let poll = self.runtime.load().config.server.reload_poll.get();
             if !poll.is_zero() {
@@ -279,6 +280,22 @@ impl Gateway {
                 }
                 active.dec();
             });
+        }
+    }
+
+    /// Deletes quarantine entries past `quarantine.retention_days`, at start and then daily.
+    async fn purge_quarantine(self: Arc<Self>) {
+        loop {
+            let rt = self.runtime.load_full();
+            let age = Duration::from_secs(u64::from(rt.config.quarantine.retention_days) * 86_400);
+            let store = rt.quarantine.clone();
+            match tokio::task::spawn_blocking(move || store.purge(age)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => info!(deleted = n, "quarantine retention applied"),
+                Ok(Err(e)) => warn!(error = %e, "quarantine retention failed"),
+                Err(e) => warn!(error = %e, "quarantine retention task failed"),
+            }
+            tokio::time::sleep(Duration::from_secs(86_400)).await;
         }
     }
 
