@@ -89,6 +89,11 @@ impl Spool {
         self.len == 0
     }
 
+    /// The whole body when it is in memory.
+    pub fn in_memory(&self) -> Option<&[u8]> {
+        self.file.is_none().then_some(&self.mem[..])
+    }
+
     /// True once the body has spilled to disk.
     pub fn on_disk(&self) -> bool {
         self.file.is_some()
