@@ -768,7 +768,6 @@ impl Session {
                 (reply, Some(shown))
             }
             Err(e) => {
-                let _ = tx;
                 self.count_upstream_error(&e);
                 warn!(conn = self.conn.id, error = %e, "upstream failed during DATA");
                 self.drop_upstream();
@@ -957,6 +956,8 @@ impl Session {
             .inc();
     }
 
+    /// Forgets the upstream session (closing it, or cancelling its connection); the next
+    /// MAIL FROM opens a new one.
     fn drop_upstream(&mut self) {
         if let UpSlot::Connecting(h) = std::mem::replace(&mut self.upstream, UpSlot::None) {
             h.abort();
@@ -976,13 +977,9 @@ impl Session {
         if let UpSlot::Ready(up, _) = &mut self.upstream {
             match up.command("RSET", "RSET").await {
                 Ok(r) if r.is_positive() => {}
-                Ok(_) | Err(_) => self.drop_upstream_ready(),
+                Ok(_) | Err(_) => self.drop_upstream(),
             }
         }
-    }
-
-    fn drop_upstream_ready(&mut self) {
-        self.upstream = UpSlot::None;
     }
 
     fn phase(&self) -> Phase {
@@ -1077,7 +1074,7 @@ impl Session {
     /// closing) becomes a 451 for this command: the client's session with us goes on.
     fn relay(&mut self, reply: Reply) {
         if reply.code == 421 {
-            self.drop_upstream_ready();
+            self.drop_upstream();
             self.tx = None;
             return self.reply(Reply::new(451, "4.4.2", reply.lines.join(" ")));
         }
