@@ -1,0 +1,534 @@
+//! locthu with a real Postfix on both sides of it, configured with the snippets in
+//! `config/postfix/`: what the client hears, what Postfix logs and what it delivers.
+//!
+//! Each test runs its own private Postfix instance (tests/common/postfix.rs) as root.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+
+use common::postfix::{free_addr, header, queue_id, received, received_all, snippet, Postfix};
+use common::{require, stuff, Dialog, Gateway, Sink};
+
+/// locthu's config for these tests. `@…@` are filled in by [`Locthu`]; `{…}` by the harness.
+const LOCTHU: &str = r#"
+[server]
+hostname = "gw.test"
+# 127.0.0.3 is an internal sender for locthu, but not for Postfix (mynetworks = 127.0.0.1/32):
+# whatever Postfix refuses for it shows that Postfix judged the real client.
+trusted_networks = ["127.0.0.1/32", "127.0.0.3/32"]
+internal_domains = ["angiang.gov.vn"]
+proxy_peers = [@PROXY_PEERS@]
+spool_dir = "{dir}"
+reload_poll = "0s"
+shutdown_grace = "1s"
+
+[[listener]]
+name = "inbound"
+address = "{listen}"
+role = "inbound"
+@LISTENER_TLS@
+
+[listener.upstream]
+address = "{upstream}"
+tls = "@UPSTREAM_TLS@"
+command_timeout = "10s"
+data_timeout = "20s"
+@OUTBOUND@
+
+[limits]
+message_size = "@MESSAGE_SIZE@"
+command_timeout = "20s"
+data_timeout = "20s"
+
+[admin]
+listen = "{admin}"
+"#;
+
+/// The knobs the tests turn in [`LOCTHU`].
+struct Locthu<'a> {
+    proxy_peers: &'a str,
+    listener_tls: String,
+    upstream_tls: &'a str,
+    message_size: &'a str,
+    /// An outbound listener on the first address, relaying to the second.
+    outbound: Option<(SocketAddr, SocketAddr)>,
+}
+
+impl Default for Locthu<'_> {
+    fn default() -> Self {
+        Locthu {
+            proxy_peers: "",
+            listener_tls: String::new(),
+            upstream_tls: "off",
+            message_size: "10MB",
+            outbound: None,
+        }
+    }
+}
+
+impl Locthu<'_> {
+    fn start(&self, upstream: SocketAddr) -> Gateway {
+        let outbound = match self.outbound {
+            None => String::new(),
+            Some((listen, upstream)) => format!(
+                "\n[[listener]]\nname = \"outbound\"\naddress = \"{listen}\"\nrole = \"outbound\"\n\n\
+                 [listener.upstream]\naddress = \"{upstream}\"\ntls = \"off\"\n"
+            ),
+        };
+        let config = LOCTHU
+            .replace("@PROXY_PEERS@", self.proxy_peers)
+            .replace("@LISTENER_TLS@", &self.listener_tls)
+            .replace("@UPSTREAM_TLS@", self.upstream_tls)
+            .replace("@MESSAGE_SIZE@", self.message_size)
+            .replace("@OUTBOUND@", &outbound);
+        Gateway::start(&config, upstream)
+    }
+}
+
+/// Postfix as in config/postfix/mx-gateway.*: its smtpd for locthu on `smtpd` (the docs'
+/// 127.0.0.1:10025), the outbound return leg on `back` (10026), mail for the Internet to
+/// `outbound` (locthu's outbound listener, 10027). `main` adds the test's own settings.
+fn mx_gateway(smtpd: SocketAddr, back: SocketAddr, outbound: SocketAddr, main: &str) -> Postfix {
+    let main = format!(
+        "{}\n# The province's domains (site-specific in the docs).\nrelay_domains = angiang.gov.vn\n{main}",
+        snippet(
+            "mx-gateway.main.cf",
+            &[("[127.0.0.1]:10027", format!("[127.0.0.1]:{}", outbound.port()))]
+        ),
+    );
+    let master = snippet(
+        "mx-gateway.master.cf",
+        &[
+            ("127.0.0.1:10025", smtpd.to_string()),
+            ("127.0.0.1:10026", back.to_string()),
+        ],
+    );
+    Postfix::start(&main, &master, &[smtpd, back])
+}
+
+/// Postfix behind locthu, with nothing going out: the common case of these tests.
+fn postfix_behind(main: &str) -> Postfix {
+    mx_gateway(free_addr(), free_addr(), free_addr(), main)
+}
+
+const MESSAGE: &str =
+    "From: <a@angiang.gov.vn>\r\nTo: <b@angiang.gov.vn>\r\nSubject: test\r\n\r\nbody\r\n";
+
+/// One transaction in a session already greeted; returns the end-of-DATA reply.
+fn transaction(d: &mut Dialog, from: &str, rcpts: &[&str], message: &str) -> String {
+    d.cmd(&format!("MAIL FROM:<{from}>"), "250");
+    for r in rcpts {
+        d.cmd(&format!("RCPT TO:<{r}>"), "250");
+    }
+    d.cmd("DATA", "354");
+    d.send(&stuff(message));
+    d.reply()
+}
+
+#[test]
+fn xclient_shows_postfix_the_real_client_and_its_helo() {
+    let pf = postfix_behind("");
+    let gw = Locthu::default().start(pf.addr());
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.3"));
+    d.cmd("EHLO client.example", "250");
+    let r = transaction(&mut d, "a@example.com", &["b@angiang.gov.vn"], MESSAGE);
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    d.cmd("QUIT", "221");
+    let id = queue_id(&r);
+    let got = pf.wait_delivered(&id);
+    assert_eq!(got.len(), 1, "{got:?}");
+    // Postfix's Received: header names the real client and the HELO it gave locthu.
+    let rcvd = received(&got[0]);
+    assert!(
+        rcvd.starts_with("Received: from client.example (unknown [127.0.0.3])"),
+        "{rcvd}"
+    );
+    assert!(rcvd.contains(&format!("by postfix.test (Postfix) with ESMTP id {id}")));
+    // Its log says so too, and keeps locthu's own connection as the original client.
+    let line = pf.wait_log(&[&format!("{id}: client=")]);
+    assert!(
+        line.contains(&format!("{id}: client=unknown[127.0.0.3]")),
+        "{line}"
+    );
+    assert!(!pf
+        .log()
+        .contains(&format!("{id}: client=localhost[127.0.0.1]")));
+}
+
+#[test]
+fn postfix_relay_restrictions_judge_the_real_client() {
+    // Postfix trusts only 127.0.0.1 (mynetworks in mx-gateway.main.cf). locthu trusts 127.0.0.3,
+    // so only Postfix can refuse the relay below, and only if it sees 127.0.0.3.
+    let pf = postfix_behind("");
+    let gw = Locthu::default().start(pf.addr());
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.3"));
+    d.cmd("EHLO client.example", "250");
+    d.cmd("MAIL FROM:<a@example.com>", "250");
+    let r = d.cmd("RCPT TO:<friend@gmail.com>", "554");
+    assert_eq!(
+        r, "554 5.7.1 <friend@gmail.com>: Relay access denied\r\n",
+        "Postfix's reply, passed through as it is"
+    );
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "250");
+    d.cmd("DATA", "354");
+    d.send(&stuff(MESSAGE));
+    let r = d.expect("250");
+    d.cmd("QUIT", "221");
+    let got = pf.wait_delivered(&queue_id(&r));
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        header(&got[0], "Delivered-To").as_deref(),
+        Some("b@angiang.gov.vn")
+    );
+    pf.wait_log(&[
+        "reject: RCPT from unknown[127.0.0.3]",
+        "<friend@gmail.com>: Relay access denied",
+    ]);
+
+    // The same client from 127.0.0.1, which Postfix trusts, may relay.
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO inside.example", "250");
+    d.cmd("MAIL FROM:<a@angiang.gov.vn>", "250");
+    d.cmd("RCPT TO:<friend@gmail.com>", "250");
+}
+
+#[test]
+fn xforward_names_the_client_when_xclient_is_not_authorized() {
+    let pf = postfix_behind(
+        "smtpd_authorized_xclient_hosts =\nsmtpd_authorized_xforward_hosts = 127.0.0.1\n",
+    );
+    let gw = Locthu::default().start(pf.addr());
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.3"));
+    d.cmd("EHLO client.example", "250");
+    let r = transaction(&mut d, "a@example.com", &["b@angiang.gov.vn"], MESSAGE);
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    d.cmd("QUIT", "221");
+    let id = queue_id(&r);
+    let got = pf.wait_delivered(&id);
+    // Postfix 3.7 uses XFORWARD for its log: the queue id's client= line names the real
+    // client as orig_client. The Received: header and the restrictions keep the connection's
+    // own address (locthu on 127.0.0.1): that is why XCLIENT comes first.
+    let line = pf.wait_log(&[&format!("{id}: client=")]);
+    assert!(
+        line.ends_with(&format!(
+            "{id}: client=localhost[127.0.0.1], orig_client=unknown[127.0.0.3]"
+        )),
+        "{line}"
+    );
+    assert!(
+        received(&got[0]).starts_with("Received: from gw.test (localhost [127.0.0.1])"),
+        "{}",
+        received(&got[0])
+    );
+}
+
+#[test]
+fn per_recipient_replies_from_postfix_pass_back_exactly() {
+    let pf = postfix_behind(
+        "smtpd_recipient_restrictions = check_recipient_access inline:{ \
+         { nobody@angiang.gov.vn = REJECT No such user here }, \
+         { busy@angiang.gov.vn = 450 4.2.1 Mailbox busy, try later } }, \
+         permit_mynetworks, reject\n",
+    );
+    let gw = Locthu::default().start(pf.addr());
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250");
+    d.cmd("MAIL FROM:<a@angiang.gov.vn>", "250");
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "250 2.1.5 Ok");
+    assert_eq!(
+        d.cmd("RCPT TO:<nobody@angiang.gov.vn>", "554"),
+        "554 5.7.1 <nobody@angiang.gov.vn>: Recipient address rejected: No such user here\r\n"
+    );
+    assert_eq!(
+        d.cmd("RCPT TO:<busy@angiang.gov.vn>", "450"),
+        "450 4.2.1 <busy@angiang.gov.vn>: Recipient address rejected: Mailbox busy, try later\r\n"
+    );
+    d.cmd("RCPT TO:<c@angiang.gov.vn>", "250 2.1.5 Ok");
+    d.cmd("DATA", "354");
+    d.send(&stuff(MESSAGE));
+    let r = d.expect("250 2.0.0 Ok: queued as ");
+    d.cmd("QUIT", "221");
+    // Delivered to the two accepted recipients, and to nobody else.
+    let got = pf.wait_delivered(&queue_id(&r));
+    let mut to: Vec<_> = got
+        .iter()
+        .map(|m| header(m, "Delivered-To").unwrap())
+        .collect();
+    to.sort();
+    assert_eq!(to, ["b@angiang.gov.vn", "c@angiang.gov.vn"]);
+}
+
+/// A self-signed certificate and key for `name`, as PEM files in `dir`.
+fn certificate(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let ck = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+    let cert = dir.join(format!("{name}.crt"));
+    let key = dir.join(format!("{name}.key"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    (cert, key)
+}
+
+#[test]
+fn starttls_on_both_legs() {
+    let certs = tempfile::tempdir().unwrap();
+    let (pf_cert, pf_key) = certificate(certs.path(), "postfix.test");
+    let (gw_cert, gw_key) = certificate(certs.path(), "gw.test");
+    let pf = postfix_behind(&format!(
+        "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\nsmtpd_tls_received_header = yes\nsmtpd_tls_loglevel = 1\n",
+        pf_cert.display(),
+        pf_key.display()
+    ));
+    let gw = Locthu {
+        listener_tls: format!(
+            "tls = {{ cert = \"{}\", key = \"{}\" }}",
+            gw_cert.display(),
+            gw_key.display()
+        ),
+        upstream_tls: "required",
+        ..Locthu::default()
+    }
+    .start(pf.addr());
+    // A real client (swaks) speaks STARTTLS to locthu.
+    let out = Command::new(require("swaks"))
+        .args(["--server", &gw.addr.to_string(), "--tls", "--timeout", "20"])
+        .args(["--ehlo", "client.example", "--from", "a@angiang.gov.vn"])
+        .args(["--to", "b@angiang.gov.vn", "--body", "over TLS both ways"])
+        .output()
+        .unwrap();
+    let transcript = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "swaks failed:\n{transcript}");
+    assert!(
+        transcript.contains("<-  220 2.0.0 Ready to start TLS"),
+        "{transcript}"
+    );
+    let queued = transcript
+        .lines()
+        .find(|l| l.starts_with("<~  250 2.0.0 Ok: queued as "))
+        .unwrap_or_else(|| panic!("no 250 for the message inside TLS:\n{transcript}"));
+    let got = pf.wait_delivered(&queue_id(queued));
+    // Postfix says the leg from locthu was encrypted.
+    let rcvd = received(&got[0]);
+    assert!(rcvd.contains("(using TLSv1.3 with cipher "), "{rcvd}");
+    assert!(rcvd.contains("with ESMTPS id "), "{rcvd}");
+    assert!(got[0].contains("over TLS both ways"));
+    pf.wait_log(&["Anonymous TLS connection established from localhost[127.0.0.1]"]);
+}
+
+#[test]
+fn required_upstream_tls_that_postfix_does_not_offer_gives_451_at_mail_from() {
+    let pf = postfix_behind("");
+    let gw = Locthu {
+        upstream_tls: "required",
+        ..Locthu::default()
+    }
+    .start(pf.addr());
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250");
+    let r = d.cmd("MAIL FROM:<a@angiang.gov.vn>", "451 4.4.1");
+    assert!(r.contains("Upstream mail server unavailable"), "{r}");
+    // Nor later: the transaction never opened.
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "503");
+    d.cmd("QUIT", "221");
+    assert!(gw
+        .log()
+        .contains("STARTTLS required by config but not offered"));
+    assert!(pf.delivered().is_empty());
+}
+
+#[test]
+fn smtputf8_mail_reaches_postfix_unchanged() {
+    let pf = postfix_behind("");
+    let gw = Locthu::default().start(pf.addr());
+    // Date: and Message-ID: included, or Postfix adds them for a local client.
+    let message = "From: Nguyễn Văn A <nguyễn@angiang.gov.vn>\r\nTo: <trần@angiang.gov.vn>\r\nSubject: Thư công vụ\r\nDate: Thu, 26 Nov 2026 09:00:00 +0700\r\nMessage-ID: <công-văn-1@angiang.gov.vn>\r\n\r\nKính gửi: Ủy ban nhân dân tỉnh An Giang.\r\n";
+    let mut d = Dialog::open(gw.addr);
+    let ehlo = d.cmd("EHLO client.example", "250");
+    assert!(ehlo.contains("SMTPUTF8"), "{ehlo}");
+    d.cmd("MAIL FROM:<nguyễn@angiang.gov.vn> SMTPUTF8", "250");
+    d.cmd("RCPT TO:<trần@angiang.gov.vn>", "250");
+    d.cmd("DATA", "354");
+    d.send(&stuff(message));
+    let r = d.expect("250 2.0.0 Ok: queued as ");
+    d.cmd("QUIT", "221");
+    let got = pf.wait_delivered(&queue_id(&r));
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        header(&got[0], "Return-Path").as_deref(),
+        Some("<nguyễn@angiang.gov.vn>")
+    );
+    assert_eq!(
+        header(&got[0], "Delivered-To").as_deref(),
+        Some("trần@angiang.gov.vn")
+    );
+    // Received (Postfix's) then the client's message, byte for byte (pipe writes LF ends).
+    let content = got[0].split_once("(UTC)\n").unwrap().1;
+    assert_eq!(content, message.replace("\r\n", "\n"));
+    assert!(
+        received(&got[0]).contains("with UTF8SMTP id "),
+        "{}",
+        received(&got[0])
+    );
+}
+
+/// Postfix as in config/postfix/proxy-filter.*: the public smtpd on `public` (the docs' :25)
+/// proxies to locthu at `locthu` (10024); the after-filter smtpd is on `after` (10025).
+fn proxy_filter(public: SocketAddr, locthu: SocketAddr, after: SocketAddr) -> Postfix {
+    let main = format!(
+        "{}\nrelay_domains = angiang.gov.vn\n",
+        snippet("proxy-filter.main.cf", &[])
+    );
+    let master = snippet(
+        "proxy-filter.master.cf",
+        &[
+            ("smtp      inet", format!("{public} inet")),
+            ("127.0.0.1:10024", locthu.to_string()),
+            ("127.0.0.1:10025", after.to_string()),
+        ],
+    );
+    Postfix::start(&main, &master, &[public, after])
+}
+
+/// Postfix :25 → locthu → Postfix :10025, with locthu's listener on a port chosen first.
+fn proxy_topology(message_size: &str) -> (Postfix, Gateway) {
+    let (public, after) = (free_addr(), free_addr());
+    // locthu must listen where Postfix proxies to: start it first and point Postfix at it.
+    let gw = Locthu {
+        proxy_peers: "\"127.0.0.1/32\"",
+        message_size,
+        ..Locthu::default()
+    }
+    .start(after);
+    let pf = proxy_filter(public, gw.addr, after);
+    (pf, gw)
+}
+
+#[test]
+fn behind_smtpd_proxy_filter_locthu_sees_the_real_client() {
+    let (pf, gw) = proxy_topology("10MB");
+    let mut d = Dialog::open_from(pf.addr(), Some("127.0.0.3"));
+    d.cmd("EHLO client.example", "250");
+    let r = transaction(&mut d, "a@example.com", &["b@angiang.gov.vn"], MESSAGE);
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    d.cmd("QUIT", "221");
+    let got = pf.wait_delivered(&queue_id(&r));
+    assert_eq!(got.len(), 1);
+    // locthu's transaction line names the client Postfix forwarded, not Postfix itself.
+    let log = plain(&gw.log());
+    let line = log
+        .lines()
+        .find(|l| l.contains("transaction"))
+        .unwrap_or_else(|| panic!("no transaction line:\n{log}"));
+    assert!(line.contains("client=127.0.0.3:"), "{line}");
+    assert!(line.contains("helo=\"client.example\""), "{line}");
+    // The public smtpd wrote the client's Received: line into what it proxied to locthu; the
+    // after-filter smtpd, told by locthu with XFORWARD, logs the real client as orig_client.
+    let id = queue_id(&r);
+    let rcvd = received_all(&got[0]);
+    assert_eq!(rcvd.len(), 2, "{rcvd:?}");
+    assert!(
+        rcvd[0].starts_with("Received: from gw.test (localhost [127.0.0.1])")
+            && rcvd[0].contains(&format!("with ESMTP id {id}")),
+        "{}",
+        rcvd[0]
+    );
+    assert!(
+        rcvd[1].starts_with("Received: from client.example (unknown [127.0.0.3])"),
+        "{}",
+        rcvd[1]
+    );
+    let line = pf.wait_log(&[&format!("{id}: client=")]);
+    assert!(
+        line.ends_with("client=localhost[127.0.0.1], orig_client=unknown[127.0.0.3]"),
+        "{line}"
+    );
+    pf.wait_log(&[&format!(
+        "proxy-accept: END-OF-MESSAGE: 250 2.0.0 Ok: queued as {id};"
+    )]);
+}
+
+#[test]
+fn behind_smtpd_proxy_filter_oversized_mail_gets_locthus_552() {
+    let (pf, gw) = proxy_topology("100KB");
+    let line = format!("{}\r\n", "x".repeat(76));
+    let big = format!("Subject: big\r\n\r\n{}", line.repeat(2000));
+    let mut d = Dialog::open_from(pf.addr(), Some("127.0.0.3"));
+    d.cmd("EHLO client.example", "250");
+    let r = transaction(&mut d, "a@example.com", &["b@angiang.gov.vn"], &big);
+    // Exactly what locthu says to a client that connects to it directly.
+    let mut direct = Dialog::open(gw.addr);
+    direct.cmd("EHLO client.example", "250");
+    let own = transaction(&mut direct, "a@example.com", &["b@angiang.gov.vn"], &big);
+    assert!(
+        own.starts_with("552 5.3.4 ") && own.ends_with("(rule message-size)\r\n"),
+        "{own}"
+    );
+    assert_eq!(r, own, "Postfix passed locthu's reply on unchanged");
+    // The session goes on; a small message passes, and only it is delivered.
+    let r = transaction(&mut d, "a@example.com", &["b@angiang.gov.vn"], MESSAGE);
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    d.cmd("QUIT", "221");
+    let got = pf.wait_delivered(&queue_id(&r));
+    assert_eq!(got.len(), 1);
+    assert!(got[0].contains("Subject: test"));
+    assert!(gw.log().contains("message-size"));
+}
+
+#[test]
+fn outbound_mail_passes_locthus_outbound_listener_once_and_leaves() {
+    // mx-gateway: Postfix sends mail for the Internet to locthu's outbound listener, which
+    // gives it back to the smtpd on 10026; from there it must leave, not loop. Here "leaving"
+    // goes to an smtp-sink standing in for gmail.com's MX.
+    let internet = Sink::start(&[]);
+    let (smtpd, back, outbound) = (free_addr(), free_addr(), free_addr());
+    let pf = mx_gateway(
+        smtpd,
+        back,
+        outbound,
+        &format!(
+            "default_filter_nexthop = [127.0.0.1]:{}\n",
+            internet.addr.port()
+        ),
+    );
+    let gw = Locthu {
+        outbound: Some((outbound, back)),
+        ..Locthu::default()
+    }
+    .start(smtpd);
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO webmail.angiang.gov.vn", "250");
+    let r = transaction(&mut d, "a@angiang.gov.vn", &["friend@gmail.com"], MESSAGE);
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    d.cmd("QUIT", "221");
+    let got = internet.wait_messages(1);
+    assert_eq!(got.len(), 1, "nothing reached the Internet:\n{}", pf.log());
+    // It went through locthu twice: in on "inbound", out on "outbound".
+    let log = plain(&gw.log());
+    let passes: Vec<_> = log.lines().filter(|l| l.contains("transaction")).collect();
+    assert_eq!(passes.len(), 2, "{log}");
+    assert!(passes[0].contains("listener=inbound"), "{}", passes[0]);
+    assert!(passes[1].contains("listener=outbound"), "{}", passes[1]);
+    assert!(
+        got[0].contains("X-Rcpt-Args: <friend@gmail.com>"),
+        "{}",
+        got[0]
+    );
+}
+
+/// locthu's log without the terminal colours tracing puts around field names.
+fn plain(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut rest = log;
+    while let Some(i) = rest.find('\x1b') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        match rest.find('m') {
+            Some(end) => rest = &rest[end + 1..],
+            None => rest = "",
+        }
+    }
+    out.push_str(rest);
+    out
+}
