@@ -532,3 +532,108 @@ fn plain(log: &str) -> String {
     out.push_str(rest);
     out
 }
+
+#[test]
+fn postfix_sees_the_clients_hostname_through_locthu_as_it_would_directly() {
+    // 127.0.0.1 has a name (localhost, from /etc/hosts) that Postfix finds and verifies when the
+    // client talks to it directly. Through locthu it must see the same client, or its
+    // hostname-based restrictions (reject_unknown_client_hostname, check_client_access with
+    // names) and its Received: lines go wrong for every client.
+    let pf = postfix_behind("smtpd_client_restrictions = reject_unknown_client_hostname\n");
+    let gw = Locthu::default().start(pf.addr());
+    let mut direct = Dialog::open(pf.addr());
+    direct.cmd("EHLO client.example", "250");
+    let r = transaction(
+        &mut direct,
+        "a@angiang.gov.vn",
+        &["b@angiang.gov.vn"],
+        MESSAGE,
+    );
+    let direct_rcvd = received(&pf.wait_delivered(&queue_id(&r))[0]);
+    assert!(
+        direct_rcvd.starts_with("Received: from client.example (localhost [127.0.0.1])"),
+        "{direct_rcvd}"
+    );
+
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250");
+    d.cmd("MAIL FROM:<a@angiang.gov.vn>", "250");
+    let r = d.cmd("RCPT TO:<b@angiang.gov.vn>", "");
+    assert!(
+        r.starts_with("250"),
+        "LOCTHU BUG: XCLIENT always sends NAME=[UNAVAILABLE] (src/smtp/upstream.rs \
+         client_attributes: locthu never looks the client's name up), so Postfix judges \
+         every client as having no hostname and refuses what it accepts directly: {r}"
+    );
+    d.cmd("DATA", "354");
+    d.send(&stuff(MESSAGE));
+    let r = d.expect("250");
+    let rcvd = received(&pf.wait_delivered(&queue_id(&r))[0]);
+    let from = |h: &str| h.split(" by ").next().unwrap_or("").to_string();
+    assert_eq!(from(&rcvd), from(&direct_rcvd));
+}
+
+#[test]
+fn a_helo_client_is_recorded_as_smtp_not_esmtp() {
+    let pf = postfix_behind("");
+    let gw = Locthu::default().start(pf.addr());
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.3"));
+    d.cmd("HELO old.client.example", "250");
+    let r = transaction(&mut d, "a@example.com", &["b@angiang.gov.vn"], MESSAGE);
+    let rcvd = received(&pf.wait_delivered(&queue_id(&r))[0]);
+    assert!(
+        rcvd.starts_with("Received: from old.client.example (unknown [127.0.0.3])"),
+        "{rcvd}"
+    );
+    assert!(
+        rcvd.contains(" with SMTP id "),
+        "LOCTHU BUG: the client said HELO and locthu passed PROTO=SMTP with XCLIENT, but then \
+         greeted Postfix with EHLO (Upstream::pass_client always calls ehlo), which makes \
+         Postfix record ESMTP: {rcvd}"
+    );
+}
+
+#[test]
+fn a_client_postfix_refuses_outright_hears_postfixs_refusal() {
+    // With smtpd_delay_reject = no Postfix refuses a blocked client at once: at connect, and
+    // through locthu in its answer to XCLIENT (XCLIENT_README: "the server responds with 220
+    // or with a suitable rejection code"). The client must hear that 5xx, not a 4xx that
+    // makes it retry for days.
+    let blocked = "smtpd_delay_reject = no\n\
+                   smtpd_client_restrictions = check_client_access inline:{ { 127.0.0.3 = REJECT Blocked for abuse } }\n";
+    let pf = postfix_behind(blocked);
+    let gw = Locthu::default().start(pf.addr());
+    let refusal = first_reply_from(pf.addr(), "127.0.0.3");
+    assert_eq!(
+        refusal,
+        "554 5.7.1 <unknown[127.0.0.3]>: Client host rejected: Blocked for abuse\r\n"
+    );
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.3"));
+    d.cmd("EHLO client.example", "250");
+    let r = d.cmd("MAIL FROM:<a@example.com>", "");
+    pf.wait_log(&["reject: XCLIENT from unknown[127.0.0.3]: 554 5.7.1"]);
+    assert_eq!(
+        r, refusal,
+        "LOCTHU BUG: Postfix refused the client in its reply to XCLIENT; locthu \
+         (Upstream::pass_client, src/smtp/upstream.rs) turns any non-2xx XCLIENT reply into \
+         UpstreamError::Refused, which the client hears as 451 4.4.1 'upstream unavailable'"
+    );
+}
+
+/// The first reply a client connecting from `source` gets: the greeting, or a refusal.
+fn first_reply_from(addr: SocketAddr, source: &str) -> String {
+    use std::io::BufRead;
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let src: SocketAddr = format!("{source}:0").parse().unwrap();
+    sock.bind(&src.into()).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let stream: std::net::TcpStream = sock.into();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut line)
+        .unwrap();
+    line
+}
