@@ -637,3 +637,27 @@ fn first_reply_from(addr: SocketAddr, source: &str) -> String {
         .unwrap();
     line
 }
+
+#[test]
+fn a_client_that_pauses_longer_than_postfixs_smtpd_timeout_still_gets_its_mail_through() {
+    // Postfix closes an idle session after smtpd_timeout: 300s, but only 10s when it is under
+    // stress (its default is ${stress?{10}:{300}}s). locthu opens its upstream session when
+    // the client connects; a client that is slower than that before MAIL FROM, or between two
+    // messages, must not hear that "the upstream is unavailable" while Postfix is fine.
+    let pf = postfix_behind("smtpd_timeout = 1s\n");
+    let gw = Locthu::default().start(pf.addr());
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250");
+    pf.wait_log(&["timeout after EHLO from localhost[127.0.0.1]"]);
+    let r = d.cmd("MAIL FROM:<a@angiang.gov.vn>", "");
+    assert!(
+        r.starts_with("250"),
+        "LOCTHU BUG: the upstream session locthu opened at connect timed out at Postfix \
+         before the client's MAIL FROM; locthu answers with Postfix's dead session instead \
+         of opening a new one: {r}"
+    );
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "250");
+    d.cmd("DATA", "354");
+    d.send(&stuff(MESSAGE));
+    d.expect("250 2.0.0 Ok: queued as ");
+}
