@@ -661,3 +661,22 @@ fn a_client_that_pauses_longer_than_postfixs_smtpd_timeout_still_gets_its_mail_t
     d.send(&stuff(MESSAGE));
     d.expect("250 2.0.0 Ok: queued as ");
 }
+
+#[test]
+fn a_multi_line_refusal_from_postfix_passes_back_line_for_line() {
+    // smtpd_reject_footer puts a second line under every refusal.
+    let pf = postfix_behind(
+        "smtpd_reject_footer = Help: postmaster@angiang.gov.vn\n\
+         smtpd_recipient_restrictions = check_recipient_access inline:{ \
+         { nobody@angiang.gov.vn = 550 5.1.1 No such user here } }, permit_mynetworks, reject\n",
+    );
+    let gw = Locthu::default().start(pf.addr());
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("EHLO client.example", "250");
+    d.cmd("MAIL FROM:<a@angiang.gov.vn>", "250");
+    assert_eq!(
+        d.cmd("RCPT TO:<nobody@angiang.gov.vn>", "550"),
+        "550-5.1.1 <nobody@angiang.gov.vn>: Recipient address rejected: No such user here\r\n\
+         550 5.1.1 Help: postmaster@angiang.gov.vn\r\n"
+    );
+}
