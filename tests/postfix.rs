@@ -130,9 +130,10 @@ fn transaction(d: &mut Dialog, from: &str, rcpts: &[&str], message: &str) -> Str
 
 #[test]
 fn xclient_shows_postfix_the_real_client_and_its_helo() {
-    let pf = postfix_behind("");
+    let pf = postfix_behind("smtpd_client_port_logging = yes\n");
     let gw = Locthu::default().start(pf.addr());
     let mut d = Dialog::open_from(gw.addr, Some("127.0.0.3"));
+    let port = d.stream.local_addr().unwrap().port();
     d.cmd("EHLO client.example", "250");
     let r = transaction(&mut d, "a@example.com", &["b@angiang.gov.vn"], MESSAGE);
     assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
@@ -147,10 +148,10 @@ fn xclient_shows_postfix_the_real_client_and_its_helo() {
         "{rcvd}"
     );
     assert!(rcvd.contains(&format!("by postfix.test (Postfix) with ESMTP id {id}")));
-    // Its log says so too, and keeps locthu's own connection as the original client.
+    // Its log says so too, down to the client's port.
     let line = pf.wait_log(&[&format!("{id}: client=")]);
     assert!(
-        line.contains(&format!("{id}: client=unknown[127.0.0.3]")),
+        line.ends_with(&format!("{id}: client=unknown[127.0.0.3]:{port}")),
         "{line}"
     );
     assert!(!pf

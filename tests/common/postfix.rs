@@ -3,8 +3,9 @@
 //! by a `pipe` transport into a dump directory, one file per recipient, as Postfix wrote it
 //! (its Received: header included).
 //!
-//! Runs as root, like Postfix itself: `postfix -c DIR check` creates the queue layout, then
-//! `postfix -c DIR start`; Drop runs `postfix -c DIR stop` and waits for the master to go.
+//! Runs as root, like Postfix itself: `postfix -c DIR start` (its checks create the queue
+//! layout and the data directory); Drop runs `postfix -c DIR stop` and waits for the master to
+//! go.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -103,7 +104,7 @@ impl Postfix {
         std::fs::create_dir(&config_dir).unwrap();
         std::fs::create_dir(&dump).unwrap();
         set_mode(&dump, 0o1777);
-        // The queue directory must exist and belong to root; `postfix check` fills it in and
+        // The queue directory must exist and belong to root; `postfix start` fills it in and
         // creates data_directory owned by postfix.
         std::fs::create_dir(r.join("queue")).unwrap();
         let meta = postconf_default("meta_directory");
@@ -152,7 +153,7 @@ dump_destination_recipient_limit = 1
             addrs: smtpd.to_vec(),
             stopped: true,
         };
-        pf.run(&postfix, "check");
+        // `start` runs postfix-script's checks first, which create what the queue lacks.
         pf.run(&postfix, "start");
         pf.stopped = false;
         for addr in smtpd {
