@@ -127,7 +127,7 @@ inet_interfaces = loopback-only
 inet_protocols = ipv4
 smtputf8_enable = yes
 biff = no
-# Everything is delivered to files in dump/, one file per recipient.
+# Delivered to files in dump/, one file per recipient (unless the test routes elsewhere).
 default_transport = dump
 relay_transport = dump
 dump_destination_recipient_limit = 1
