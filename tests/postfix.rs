@@ -69,8 +69,26 @@ impl Default for Locthu<'_> {
     }
 }
 
+/// A running locthu that shows its log when the test fails.
+struct Gw(Gateway);
+
+impl std::ops::Deref for Gw {
+    type Target = Gateway;
+    fn deref(&self) -> &Gateway {
+        &self.0
+    }
+}
+
+impl Drop for Gw {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- locthu's log ---\n{}", plain(&self.0.log()));
+        }
+    }
+}
+
 impl Locthu<'_> {
-    fn start(&self, upstream: SocketAddr) -> Gateway {
+    fn start(&self, upstream: SocketAddr) -> Gw {
         let outbound = match self.outbound {
             None => String::new(),
             Some((listen, upstream)) => format!(
@@ -84,7 +102,28 @@ impl Locthu<'_> {
             .replace("@UPSTREAM_TLS@", self.upstream_tls)
             .replace("@MESSAGE_SIZE@", self.message_size)
             .replace("@OUTBOUND@", &outbound);
-        Gateway::start(&config, upstream)
+        let mut gw = Gateway::start(&config, upstream);
+        // Gateway::start saw *something* accept on the port; make sure it is this locthu (on a
+        // machine shared with other test runs the free port may have been taken meanwhile).
+        let mut ours = vec![gw.addr];
+        ours.extend(self.outbound.map(|(listen, _)| listen));
+        let start = std::time::Instant::now();
+        loop {
+            let log = plain(&gw.log());
+            let listening = |a: &SocketAddr| {
+                log.lines()
+                    .any(|l| l.contains("listening") && l.contains(&format!("address={a} ")))
+            };
+            if ours.iter().all(listening) {
+                break;
+            }
+            assert!(
+                !gw.wait_exit(std::time::Duration::from_millis(20))
+                    && start.elapsed() < std::time::Duration::from_secs(10),
+                "locthu is not listening on {ours:?}:\n{log}"
+            );
+        }
+        Gw(gw)
     }
 }
 
@@ -376,9 +415,9 @@ fn smtputf8_mail_reaches_postfix_unchanged() {
 
 /// Postfix as in config/postfix/proxy-filter.*: the public smtpd on `public` (the docs' :25)
 /// proxies to locthu at `locthu` (10024); the after-filter smtpd is on `after` (10025).
-fn proxy_filter(public: SocketAddr, locthu: SocketAddr, after: SocketAddr) -> Postfix {
+fn proxy_filter(public: SocketAddr, locthu: SocketAddr, after: SocketAddr, main: &str) -> Postfix {
     let main = format!(
-        "{}\nrelay_domains = angiang.gov.vn\n",
+        "{}\nrelay_domains = angiang.gov.vn\n{main}",
         snippet("proxy-filter.main.cf", &[])
     );
     let master = snippet(
@@ -393,7 +432,7 @@ fn proxy_filter(public: SocketAddr, locthu: SocketAddr, after: SocketAddr) -> Po
 }
 
 /// Postfix :25 → locthu → Postfix :10025, with locthu's listener on a port chosen first.
-fn proxy_topology(message_size: &str) -> (Postfix, Gateway) {
+fn proxy_topology(message_size: &str, main: &str) -> (Postfix, Gw) {
     let (public, after) = (free_addr(), free_addr());
     // locthu must listen where Postfix proxies to: start it first and point Postfix at it.
     let gw = Locthu {
@@ -402,13 +441,13 @@ fn proxy_topology(message_size: &str) -> (Postfix, Gateway) {
         ..Locthu::default()
     }
     .start(after);
-    let pf = proxy_filter(public, gw.addr, after);
+    let pf = proxy_filter(public, gw.addr, after, main);
     (pf, gw)
 }
 
 #[test]
 fn behind_smtpd_proxy_filter_locthu_sees_the_real_client() {
-    let (pf, gw) = proxy_topology("10MB");
+    let (pf, gw) = proxy_topology("10MB", "");
     let mut d = Dialog::open_from(pf.addr(), Some("127.0.0.3"));
     d.cmd("EHLO client.example", "250");
     let r = transaction(&mut d, "a@example.com", &["b@angiang.gov.vn"], MESSAGE);
@@ -452,7 +491,7 @@ fn behind_smtpd_proxy_filter_locthu_sees_the_real_client() {
 
 #[test]
 fn behind_smtpd_proxy_filter_oversized_mail_gets_locthus_552() {
-    let (pf, gw) = proxy_topology("100KB");
+    let (pf, gw) = proxy_topology("100KB", "");
     let line = format!("{}\r\n", "x".repeat(76));
     let big = format!("Subject: big\r\n\r\n{}", line.repeat(2000));
     let mut d = Dialog::open_from(pf.addr(), Some("127.0.0.3"));
@@ -679,5 +718,48 @@ fn a_multi_line_refusal_from_postfix_passes_back_line_for_line() {
         d.cmd("RCPT TO:<nobody@angiang.gov.vn>", "550"),
         "550-5.1.1 <nobody@angiang.gov.vn>: Recipient address rejected: No such user here\r\n\
          550 5.1.1 Help: postmaster@angiang.gov.vn\r\n"
+    );
+}
+
+#[test]
+fn behind_an_open_relay_postfix_locthu_still_refuses_relay_for_the_real_client() {
+    // A misconfigured public smtpd that relays for all of loopback (Postfix refuses to run
+    // with no relay restriction at all). locthu judges the client Postfix names with XFORWARD
+    // (127.0.0.2, outside trusted_networks), not Postfix's own 127.0.0.1.
+    let (pf, gw) = proxy_topology("10MB", "mynetworks = 127.0.0.0/8\n");
+    let mut d = Dialog::open_from(pf.addr(), Some("127.0.0.2"));
+    d.cmd("EHLO spammer.example", "250");
+    d.cmd("MAIL FROM:<x@example.com>", "250");
+    let r = d.cmd("RCPT TO:<victim@gmail.com>", "554 5.7.1 ");
+    assert!(r.contains("(rule relay-denied)"), "{r}");
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "250");
+    d.cmd("QUIT", "221");
+    let log = plain(&gw.log());
+    assert!(
+        log.lines()
+            .any(|l| l.contains("recipient refused") && l.contains("client=127.0.0.2:")),
+        "{log}"
+    );
+}
+
+#[test]
+fn behind_smtpd_proxy_filter_a_chunking_client_is_delivered() {
+    // Postfix offers CHUNKING to the Internet and gives locthu DATA; a BDAT client's message
+    // must arrive the same.
+    let (pf, _gw) = proxy_topology("10MB", "");
+    let mut d = Dialog::open_from(pf.addr(), Some("127.0.0.3"));
+    let ehlo = d.cmd("EHLO client.example", "250");
+    assert!(ehlo.contains("CHUNKING"), "{ehlo}");
+    d.cmd("MAIL FROM:<a@example.com>", "250");
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "250");
+    let body = MESSAGE.replace("body", ".a line with a leading dot");
+    d.send(format!("BDAT {} LAST\r\n{body}", body.len()).as_bytes());
+    let r = d.expect("250 2.0.0 Ok: queued as ");
+    let got = pf.wait_delivered(&queue_id(&r));
+    // BDAT content is not dot-stuffed; Postfix stuffs it for locthu, locthu for Postfix again.
+    assert!(
+        got[0].ends_with("\n\n.a line with a leading dot\n"),
+        "{}",
+        got[0]
     );
 }

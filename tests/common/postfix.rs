@@ -241,7 +241,8 @@ dump_destination_recipient_limit = 1
             .arg("stop")
             .output();
         let Some(pid) = pid else { return };
-        let alive = || Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid);
+        // The master, not whatever process got its pid after it was reaped.
+        let alive = || is_master(pid) && !is_zombie(pid);
         let start = Instant::now();
         while alive() && start.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(20));
@@ -256,6 +257,9 @@ dump_destination_recipient_limit = 1
 
 impl Drop for Postfix {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- Postfix's log ---\n{}", self.log());
+        }
         self.stop();
     }
 }
@@ -359,6 +363,16 @@ fn postconf_default(name: &str) -> String {
 
 fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+}
+
+fn is_master(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| {
+            c.split(|&b| b == 0)
+                .next()
+                .is_some_and(|a| a.ends_with(b"/master"))
+        })
+        .unwrap_or(false)
 }
 
 fn is_zombie(pid: i32) -> bool {
