@@ -131,6 +131,17 @@ impl Locthu<'_> {
 /// 127.0.0.1:10025), the outbound return leg on `back` (10026), mail for the Internet to
 /// `outbound` (locthu's outbound listener, 10027). `main` adds the test's own settings.
 fn mx_gateway(smtpd: SocketAddr, back: SocketAddr, outbound: SocketAddr, main: &str) -> Postfix {
+    mx_gateway_edited(smtpd, back, outbound, main, &[])
+}
+
+/// [`mx_gateway`], with `edits` made to its master.cf too.
+fn mx_gateway_edited(
+    smtpd: SocketAddr,
+    back: SocketAddr,
+    outbound: SocketAddr,
+    main: &str,
+    edits: &[(&str, String)],
+) -> Postfix {
     let main = format!(
         "{}\n# The province's domains (site-specific in the docs).\nrelay_domains = angiang.gov.vn\n{main}",
         snippet(
@@ -138,13 +149,12 @@ fn mx_gateway(smtpd: SocketAddr, back: SocketAddr, outbound: SocketAddr, main: &
             &[("[127.0.0.1]:10027", format!("[127.0.0.1]:{}", outbound.port()))]
         ),
     );
-    let master = snippet(
-        "mx-gateway.master.cf",
-        &[
-            ("127.0.0.1:10025", smtpd.to_string()),
-            ("127.0.0.1:10026", back.to_string()),
-        ],
-    );
+    let mut replace = vec![
+        ("127.0.0.1:10025", smtpd.to_string()),
+        ("127.0.0.1:10026", back.to_string()),
+    ];
+    replace.extend(edits.iter().cloned());
+    let master = snippet("mx-gateway.master.cf", &replace);
     Postfix::start(&main, &master, &[smtpd, back])
 }
 
@@ -237,8 +247,16 @@ fn postfix_relay_restrictions_judge_the_real_client() {
 
 #[test]
 fn xforward_names_the_client_when_xclient_is_not_authorized() {
-    let pf = postfix_behind(
-        "smtpd_authorized_xclient_hosts =\nsmtpd_authorized_xforward_hosts = 127.0.0.1\n",
+    // The docs' smtpd for locthu, with XFORWARD authorized instead of XCLIENT.
+    let pf = mx_gateway_edited(
+        free_addr(),
+        free_addr(),
+        free_addr(),
+        "",
+        &[(
+            "-o smtpd_authorized_xclient_hosts=127.0.0.1",
+            "-o smtpd_authorized_xforward_hosts=127.0.0.1".into(),
+        )],
     );
     let gw = Locthu::default().start(pf.addr());
     let mut d = Dialog::open_from(gw.addr, Some("127.0.0.3"));
