@@ -2,6 +2,8 @@
 //! instance) on loopback ports, and a small SMTP dialogue language for asserting replies.
 #![allow(dead_code)]
 
+pub mod postfix;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
