@@ -56,6 +56,12 @@ pub struct Server {
     /// Recipient domains any client may send to. An entry `.example.gov.vn` also matches every
     /// subdomain. Everything else is relay and needs an internal sender.
     pub internal_domains: Vec<String>,
+    /// Look up each client's verified reverse name (as Postfix's smtpd would) and pass it on
+    /// with XCLIENT, so the upstream's `reject_unknown_client_hostname` and Received headers
+    /// see the real name.
+    pub reverse_dns: bool,
+    /// How long the lookup may take before the name is `[TEMPUNAVAIL]`.
+    pub reverse_dns_timeout: Span,
     /// Peers allowed to name the real client with XCLIENT or XFORWARD (Postfix's
     /// `smtpd_proxy_filter` in front of locthu). Empty by default: nobody may.
     pub proxy_peers: Vec<IpNet>,
@@ -83,6 +89,8 @@ impl Default for Server {
                 "::1/128".parse().expect("literal"),
             ],
             internal_domains: Vec::new(),
+            reverse_dns: true,
+            reverse_dns_timeout: Span::secs(5),
             proxy_peers: Vec::new(),
             spool_dir: std::env::temp_dir(),
             spool_memory: ByteSize(256 * 1024),

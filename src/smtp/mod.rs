@@ -2,6 +2,7 @@
 
 pub mod command;
 pub mod data;
+pub mod rdns;
 mod reply;
 pub mod session;
 pub mod stream;

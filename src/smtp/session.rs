@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::command::{self, Body, Command, CommandError, MailFrom};
 use super::data::{DataDecoder, DataLimits};
+use super::rdns::{self, ReverseName};
 use super::stream::Stream;
 use super::upstream::{ClientIdentity, Upstream, UpstreamError};
 use super::Reply;
@@ -117,6 +118,8 @@ pub async fn run(
         esmtp: false,
         tx: None,
         bdat: None,
+        name_lookup: None,
+        name_tempfail: false,
         upstream: UpSlot::None,
         bad: 0,
         phase,
@@ -150,6 +153,9 @@ struct Session {
     tx: Option<Tx>,
     /// The BDAT chunks of the transaction so far (RFC 3030).
     bdat: Option<DataDecoder>,
+    /// The client's reverse name, being looked up since connect.
+    name_lookup: Option<JoinHandle<ReverseName>>,
+    name_tempfail: bool,
     upstream: UpSlot,
     bad: u32,
     phase: watch::Receiver<Phase>,
@@ -178,6 +184,11 @@ impl Session {
         let greeting = format!("{} ESMTP locthu", self.rt.config.server.hostname);
         self.reply(Reply::plain(220, vec![greeting]));
         self.start_upstream();
+        if self.rt.config.server.reverse_dns {
+            let ip = self.conn.client.addr.ip();
+            let limit = self.rt.config.server.reverse_dns_timeout.get();
+            self.name_lookup = Some(tokio::spawn(rdns::lookup(ip, limit)));
+        }
         loop {
             let input = match self.next_line().await {
                 Ok(i) => i,
@@ -382,6 +393,21 @@ impl Session {
             .trusted_networks
             .iter()
             .any(|n| n.contains(&c.addr.ip()));
+        // The proxy in front looked the name up already: ours would be of the proxy itself.
+        if let Some(task) = self.name_lookup.take() {
+            task.abort();
+        }
+        self.name_tempfail = false;
+        // The upstream must hear about the new client before the next transaction.
+        if let UpSlot::Ready(_, named) = &mut self.upstream {
+            *named = false;
+        }
+        // Connect-time checks judge the real client now that we know it.
+        let verdict = self.rt.engine.connect(&self.conn);
+        if let Some(reply) = verdict.refusal() {
+            self.count(&verdict);
+            return self.reply(reply);
+        }
         if is_xclient {
             self.greeted = false;
             let greeting = format!("{} ESMTP locthu", self.rt.config.server.hostname);
@@ -426,7 +452,8 @@ impl Session {
             return self.reply(reply);
         }
         let up = match self.ready_upstream().await {
-            Ok(up) => up,
+            Ok(Ok(up)) => up,
+            Ok(Err(refusal)) => return self.relay(refusal),
             Err(e) => return self.upstream_failed(e),
         };
         if m.smtputf8 && !up.caps.smtputf8 {
@@ -890,37 +917,63 @@ impl Session {
         })
     }
 
-    /// Waits for the upstream connection started at connect time, and names the client to it.
-    async fn ready_upstream(&mut self) -> Result<&mut Upstream, UpstreamError> {
-        if let UpSlot::None = self.upstream {
-            self.start_upstream();
+    /// The upstream, connected and told who the client is; or the upstream's own refusal of
+    /// the client, which is the client's answer.
+    async fn ready_upstream(&mut self) -> Result<Result<&mut Upstream, Reply>, UpstreamError> {
+        // The session opened at connect (or kept from the last transaction) may have been
+        // closed by the upstream since (its smtpd_timeout): then one new one is opened.
+        for fresh in [false, true] {
+            if let UpSlot::None = self.upstream {
+                self.start_upstream();
+            }
+            if let UpSlot::Connecting(handle) = &mut self.upstream {
+                let result = handle.await;
+                self.upstream = UpSlot::None;
+                let up = result
+                    .map_err(|e| UpstreamError::Protocol(format!("upstream task failed: {e}")))??;
+                self.upstream = UpSlot::Ready(Box::new(up), false);
+            }
+            if let UpSlot::Ready(up, _) = &mut self.upstream {
+                if fresh || up.is_alive().await {
+                    break;
+                }
+                debug!(
+                    conn = self.conn.id,
+                    "idle upstream session closed by the upstream; reconnecting"
+                );
+                self.upstream = UpSlot::None;
+            }
         }
-        if let UpSlot::Connecting(_) = self.upstream {
-            let UpSlot::Connecting(handle) = std::mem::replace(&mut self.upstream, UpSlot::None)
-            else {
-                unreachable!("matched above")
-            };
-            let up = handle
-                .await
-                .map_err(|e| UpstreamError::Protocol(format!("upstream task failed: {e}")))??;
-            self.upstream = UpSlot::Ready(Box::new(up), false);
-        }
+        self.settle_reverse_name().await;
         let identity = self.identity();
+        let pass = self
+            .rt
+            .config
+            .listeners
+            .iter()
+            .any(|l| l.name == *self.conn.listener && l.upstream.pass_client);
         let UpSlot::Ready(up, named) = &mut self.upstream else {
-            unreachable!("set above")
+            return Err(UpstreamError::Protocol("no upstream session".into()));
         };
-        if !*named
-            && self
-                .rt
-                .config
-                .listeners
-                .iter()
-                .any(|l| l.name == *self.conn.listener && l.upstream.pass_client)
-        {
-            up.pass_client(&identity).await?;
+        if !*named && pass {
+            if let Some(refusal) = up.pass_client(&identity).await? {
+                return Ok(Err(refusal));
+            }
         }
         *named = true;
-        Ok(up)
+        Ok(Ok(up))
+    }
+
+    /// Waits for the reverse lookup started at connect (it is bounded by its own timeout).
+    async fn settle_reverse_name(&mut self) {
+        let Some(task) = self.name_lookup.take() else {
+            return;
+        };
+        match task.await.unwrap_or(ReverseName::TempFail) {
+            ReverseName::Verified(name) => self.conn.client.name = Some(name),
+            ReverseName::Unknown => {}
+            ReverseName::TempFail => self.name_tempfail = true,
+        }
     }
 
     fn identity(&self) -> ClientIdentity {
@@ -931,6 +984,7 @@ impl Session {
             login: self.conn.client.login.clone(),
             esmtp: self.esmtp,
             tls: self.conn.tls,
+            name_tempfail: self.name_tempfail,
         }
     }
 

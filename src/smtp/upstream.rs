@@ -139,6 +139,8 @@ pub struct ClientIdentity {
     pub login: Option<String>,
     pub esmtp: bool,
     pub tls: bool,
+    /// The reverse lookup failed temporarily (NAME=[TEMPUNAVAIL]) rather than found nothing.
+    pub name_tempfail: bool,
 }
 
 /// One open upstream session.
@@ -271,7 +273,10 @@ impl Upstream {
 
     /// Names the real client with XCLIENT (then EHLO again, as the session restarts), or
     /// prepares XFORWARD for each transaction. Does nothing if the upstream offers neither.
-    pub async fn pass_client(&mut self, client: &ClientIdentity) -> Result<()> {
+    ///
+    /// Returns the upstream's refusal when its own client restrictions (run by Postfix at
+    /// XCLIENT time) reject the real client: that is the client's answer, not our failure.
+    pub async fn pass_client(&mut self, client: &ClientIdentity) -> Result<Option<Reply>> {
         let attrs = client_attributes(client);
         if !self.caps.xclient.is_empty() {
             let offered = &self.caps.xclient;
@@ -285,16 +290,33 @@ impl Upstream {
                 .await?;
             // Postfix answers with a new 220 greeting; smtp-sink and some others with 250.
             if !reply.is_positive() {
-                return Err(UpstreamError::Refused {
-                    what: "XCLIENT",
-                    reply,
-                });
+                // "550 5.7.0 Error: insufficient authorization" means our own setup is wrong
+                // (smtpd_authorized_xclient_hosts): retry later. Anything else is Postfix
+                // judging the real client, and the client must hear it.
+                let text = reply.lines.join(" ").to_ascii_lowercase();
+                if text.contains("authoriz") || reply.code == 421 {
+                    return Err(UpstreamError::Refused {
+                        what: "XCLIENT",
+                        reply,
+                    });
+                }
+                return Ok(Some(reply));
             }
             let helo = client
                 .helo
                 .clone()
                 .unwrap_or_else(|| self.settings.ehlo_name.clone());
-            self.ehlo(&helo).await?;
+            if client.esmtp {
+                self.ehlo(&helo).await?;
+            } else {
+                // A HELO client stays SMTP in the upstream's logs and Received header; it gets
+                // no ESMTP extensions from us either, so none are needed upstream.
+                let reply = self.command(&format!("HELO {helo}"), "HELO").await?;
+                if reply.code != 250 {
+                    return Ok(Some(reply));
+                }
+                self.caps = Caps::default();
+            }
         } else if !self.caps.xforward.is_empty() {
             let offered = &self.caps.xforward;
             let line: Vec<String> = attrs
@@ -304,7 +326,25 @@ impl Upstream {
                 .collect();
             self.xforward = Some(format!("XFORWARD {}", line.join(" ")));
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// False when the upstream has closed an idle session or said something unasked (a 421
+    /// at its idle timeout): such a session must not carry the next transaction.
+    pub async fn is_alive(&mut self) -> bool {
+        if !self.rbuf.is_empty() {
+            return false;
+        }
+        if !self.pending.is_empty() {
+            // Replies are owed: the session is mid-conversation, not idle.
+            return true;
+        }
+        // One poll of a read: pending means nothing arrived, which is what a live idle
+        // session looks like.
+        match timeout(Duration::ZERO, self.stream.read_buf(&mut self.rbuf)).await {
+            Err(_) => true,
+            Ok(Ok(_)) | Ok(Err(_)) => false,
+        }
     }
 
     /// MAIL FROM, preceded by XFORWARD when that is how the client is named.
