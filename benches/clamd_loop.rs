@@ -159,20 +159,27 @@ async fn main() {
     };
     let check: Arc<dyn Check> = build(&cfg).expect("config");
 
+    // clamd caches clean verdicts by content hash: identical bytes would measure its cache,
+    // not its scanning. Every message gets its own header, as real mail has its own Message-ID.
+    let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let unique = move |msg: &[u8]| {
+        let n = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        [format!("X-Seq: {n}\r\n").as_bytes(), msg].concat()
+    };
     let raw = {
-        let (addr, msg) = (addr.clone(), msg.clone());
+        let (addr, msg, unique) = (addr.clone(), msg.clone(), unique.clone());
         move || {
-            let (addr, msg) = (addr.clone(), msg.clone());
+            let (addr, msg) = (addr.clone(), unique(&msg));
             async move { matches!(raw_scan(&addr, &msg).await, Ok(r) if r.starts_with(b"stream: OK")) }
         }
     };
     let ours = {
         let (check, msg) = (check.clone(), msg.clone());
         move || {
-            let (check, msg) = (check.clone(), msg.clone());
+            let (check, msg) = (check.clone(), unique(&msg));
             async move {
                 // As the gateway does: the message is in the spool (in memory at this size).
-                let spool = Spool::from_bytes(msg.to_vec());
+                let spool = Spool::from_bytes(msg);
                 check
                     .data(&conn(), &Envelope::default(), &spool)
                     .await
