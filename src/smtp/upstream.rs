@@ -340,11 +340,10 @@ impl Upstream {
             return true;
         }
         // One poll of a read: pending means nothing arrived, which is what a live idle
-        // session looks like.
-        match timeout(Duration::ZERO, self.stream.read_buf(&mut self.rbuf)).await {
-            Err(_) => true,
-            Ok(Ok(_)) | Ok(Err(_)) => false,
-        }
+        // session looks like. (A zero timeout would wait for the timer wheel's next tick,
+        // up to a millisecond per transaction.)
+        use futures_util::FutureExt;
+        !matches!(self.stream.read_buf(&mut self.rbuf).now_or_never(), Some(_))
     }
 
     /// MAIL FROM, preceded by XFORWARD when that is how the client is named.
