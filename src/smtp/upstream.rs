@@ -343,7 +343,10 @@ impl Upstream {
         // session looks like. (A zero timeout would wait for the timer wheel's next tick,
         // up to a millisecond per transaction.)
         use futures_util::FutureExt;
-        !matches!(self.stream.read_buf(&mut self.rbuf).now_or_never(), Some(_))
+        self.stream
+            .read_buf(&mut self.rbuf)
+            .now_or_never()
+            .is_none()
     }
 
     /// MAIL FROM, preceded by XFORWARD when that is how the client is named.
