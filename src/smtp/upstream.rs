@@ -155,6 +155,8 @@ pub struct Upstream {
     pending: Vec<&'static str>,
     /// The upstream's refusal of a pipelined MAIL FROM (or XFORWARD), once read.
     mail_refused: Option<Reply>,
+    /// Pipelined commands not written yet (MAIL FROM waits for the first RCPT).
+    queued: Vec<u8>,
     /// Reused buffers for sending messages (see `send_message`).
     out: Vec<u8>,
     chunk: Vec<u8>,
@@ -190,6 +192,7 @@ impl Upstream {
             xforward: None,
             pending: Vec::new(),
             mail_refused: None,
+            queued: Vec::new(),
             out: Vec::new(),
             chunk: Vec::new(),
         };
@@ -365,7 +368,8 @@ impl Upstream {
         wire.push_str(line);
         wire.push_str("\r\n");
         if self.caps.pipelining {
-            self.write(wire.as_bytes(), "MAIL").await?;
+            // Not even written yet: it leaves with the next command, in the same packet.
+            self.queued.extend_from_slice(wire.as_bytes());
             if self.xforward.is_some() {
                 self.pending.push("XFORWARD");
             }
@@ -393,7 +397,7 @@ impl Upstream {
 
     /// Sends one command line and reads its reply (after any replies pending from pipelining).
     pub async fn command(&mut self, line: &str, what: &'static str) -> Result<Reply> {
-        let mut wire = Vec::with_capacity(line.len() + 2);
+        let mut wire = std::mem::take(&mut self.queued);
         wire.extend_from_slice(line.as_bytes());
         wire.extend_from_slice(b"\r\n");
         self.write(&wire, what).await?;
@@ -402,6 +406,10 @@ impl Upstream {
     }
 
     async fn read_pending(&mut self) -> Result<()> {
+        if !self.queued.is_empty() {
+            let wire = std::mem::take(&mut self.queued);
+            self.write(&wire, "MAIL").await?;
+        }
         for what in std::mem::take(&mut self.pending) {
             let reply = self.read_reply(what).await?;
             if !reply.is_positive() && self.mail_refused.is_none() {
