@@ -124,6 +124,7 @@ pub async fn run(
         bad: 0,
         phase,
         spool,
+        idle: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
     };
     let end = s.serve().await;
     let _ = s.flush().await;
@@ -160,6 +161,8 @@ struct Session {
     bad: u32,
     phase: watch::Receiver<Phase>,
     spool: Spool,
+    /// The deadline of the current wait for the client (see `read_more`).
+    idle: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 enum Input {
@@ -1086,8 +1089,9 @@ impl Session {
         // Room for a large read: message bodies arrive in big segments, and a nearly full
         // buffer would otherwise be refilled a few bytes at a time.
         self.rbuf.reserve(READ_CHUNK);
-        let deadline = tokio::time::sleep(wait);
-        tokio::pin!(deadline);
+        // One timer per session, moved forward on every wait: moving it later is free, where a
+        // new timer per read woke the runtime's driver (a system call, a spurious wake-up).
+        self.idle.as_mut().reset(tokio::time::Instant::now() + wait);
         loop {
             let mut phase = self.phase.clone();
             tokio::select! {
@@ -1098,7 +1102,7 @@ impl Session {
                         Err(e) => Err(End::Io(e)),
                     };
                 }
-                _ = &mut deadline => {
+                _ = self.idle.as_mut() => {
                     self.reply(Reply::new(421, "4.4.2", "Hết thời gian chờ / Timeout, closing connection"));
                     return Err(End::Timeout);
                 }

@@ -2,6 +2,7 @@
 
 use std::io::Read;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use bytes::{Buf, BytesMut};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::timeout;
+use tokio::time::{timeout, Sleep};
 
 use super::command::xtext_encode;
 use super::data::DotStuffer;
@@ -155,6 +156,8 @@ pub struct Upstream {
     pending: Vec<&'static str>,
     /// The upstream's refusal of a pipelined MAIL FROM (or XFORWARD), once read.
     mail_refused: Option<Reply>,
+    /// The deadline of the current wait (see [`within`]).
+    timer: Pin<Box<Sleep>>,
     /// Pipelined commands not written yet (MAIL FROM waits for the first RCPT).
     queued: Vec<u8>,
     /// Reused buffers for sending messages (see `send_message`).
@@ -193,6 +196,7 @@ impl Upstream {
             pending: Vec::new(),
             mail_refused: None,
             queued: Vec::new(),
+            timer: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
             out: Vec::new(),
             chunk: Vec::new(),
         };
@@ -424,9 +428,13 @@ impl Upstream {
     }
 
     async fn write(&mut self, bytes: &[u8], what: &'static str) -> Result<()> {
-        timeout(self.settings.command_timeout, self.stream.write_all(bytes))
-            .await
-            .map_err(|_| UpstreamError::Timeout(what))??;
+        within(
+            &mut self.timer,
+            self.settings.command_timeout,
+            self.stream.write_all(bytes),
+        )
+        .await
+        .map_err(|_| UpstreamError::Timeout(what))??;
         Ok(())
     }
 
@@ -471,9 +479,13 @@ impl Upstream {
         out.clear();
         self.out = out;
         let what = result?;
-        let reply = timeout(self.settings.data_timeout, self.read_reply_inner())
-            .await
-            .map_err(|_| UpstreamError::Timeout(what))??;
+        let reply = within(
+            &mut self.timer,
+            self.settings.data_timeout,
+            read_reply(&mut self.stream, &mut self.rbuf),
+        )
+        .await
+        .map_err(|_| UpstreamError::Timeout(what))??;
         Ok((reply, sent))
     }
 
@@ -527,9 +539,13 @@ impl Upstream {
     }
 
     async fn write_data(&mut self, bytes: &[u8]) -> Result<()> {
-        timeout(self.settings.data_timeout, self.stream.write_all(bytes))
-            .await
-            .map_err(|_| UpstreamError::Timeout("DATA to be accepted"))??;
+        within(
+            &mut self.timer,
+            self.settings.data_timeout,
+            self.stream.write_all(bytes),
+        )
+        .await
+        .map_err(|_| UpstreamError::Timeout("DATA to be accepted"))??;
         Ok(())
     }
 
@@ -544,62 +560,95 @@ impl Upstream {
     }
 
     async fn read_reply(&mut self, what: &'static str) -> Result<Reply> {
-        timeout(self.settings.command_timeout, self.read_reply_inner())
-            .await
-            .map_err(|_| UpstreamError::Timeout(what))?
+        within(
+            &mut self.timer,
+            self.settings.command_timeout,
+            read_reply(&mut self.stream, &mut self.rbuf),
+        )
+        .await
+        .map_err(|_| UpstreamError::Timeout(what))?
     }
 
     async fn read_reply_inner(&mut self) -> Result<Reply> {
-        let mut lines = Vec::new();
-        let mut code = 0u16;
-        loop {
-            let line = self.read_line().await?;
-            let (c, last, text) = parse_reply_line(&line)?;
-            if lines.is_empty() {
-                code = c;
-            } else if c != code {
-                return Err(UpstreamError::Protocol(format!(
-                    "reply code changed from {code} to {c}"
-                )));
-            }
-            lines.push(text);
-            if last {
-                break;
-            }
-            if lines.len() > MAX_REPLY_LINES {
-                return Err(UpstreamError::Protocol("reply has too many lines".into()));
-            }
-        }
-        Ok(split_enhanced(code, lines))
-    }
-
-    async fn read_line(&mut self) -> Result<String> {
-        loop {
-            if let Some(i) = memchr::memchr(b'\n', &self.rbuf) {
-                let mut line = self.rbuf.split_to(i + 1);
-                line.truncate(i);
-                if line.last() == Some(&b'\r') {
-                    line.truncate(i - 1);
-                }
-                return Ok(String::from_utf8_lossy(&line).into_owned());
-            }
-            if self.rbuf.len() > MAX_REPLY_LINE {
-                return Err(UpstreamError::Protocol("reply line too long".into()));
-            }
-            self.rbuf.reserve(4096);
-            let n = self.stream.read_buf(&mut self.rbuf).await?;
-            if n == 0 {
-                return Err(UpstreamError::Io(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "upstream closed the connection",
-                )));
-            }
-        }
+        read_reply(&mut self.stream, &mut self.rbuf).await
     }
 
     /// Bytes the upstream sent that no command asked for yet (it should be none).
     pub fn unread(&self) -> usize {
         self.rbuf.remaining()
+    }
+}
+
+/// Reads one whole reply (all its lines).
+async fn read_reply(stream: &mut Stream, rbuf: &mut BytesMut) -> Result<Reply> {
+    let mut lines = Vec::new();
+    let mut code = 0u16;
+    loop {
+        let line = read_line(stream, rbuf).await?;
+        let (c, last, text) = parse_reply_line(&line)?;
+        if lines.is_empty() {
+            code = c;
+        } else if c != code {
+            return Err(UpstreamError::Protocol(format!(
+                "reply code changed from {code} to {c}"
+            )));
+        }
+        lines.push(text);
+        if last {
+            break;
+        }
+        if lines.len() > MAX_REPLY_LINES {
+            return Err(UpstreamError::Protocol("reply has too many lines".into()));
+        }
+    }
+    Ok(split_enhanced(code, lines))
+}
+
+async fn read_line(stream: &mut Stream, rbuf: &mut BytesMut) -> Result<String> {
+    loop {
+        if let Some(i) = memchr::memchr(b'\n', &rbuf) {
+            let mut line = rbuf.split_to(i + 1);
+            line.truncate(i);
+            if line.last() == Some(&b'\r') {
+                line.truncate(i - 1);
+            }
+            return Ok(String::from_utf8_lossy(&line).into_owned());
+        }
+        if rbuf.len() > MAX_REPLY_LINE {
+            return Err(UpstreamError::Protocol("reply line too long".into()));
+        }
+        rbuf.reserve(4096);
+        let n = stream.read_buf(rbuf).await?;
+        if n == 0 {
+            return Err(UpstreamError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "upstream closed the connection",
+            )));
+        }
+    }
+}
+
+/// Runs `fut` until `limit` passes, on a timer reused for every wait of the session:
+/// moving a registered timer later costs nothing, where a new `timeout` per command woke the
+/// runtime's driver (an eventfd write and a spurious epoll wake-up) several times per message.
+async fn within<F: std::future::Future>(
+    timer: &mut Pin<Box<Sleep>>,
+    limit: Duration,
+    fut: F,
+) -> std::result::Result<F::Output, tokio::time::error::Elapsed> {
+    timer.as_mut().reset(tokio::time::Instant::now() + limit);
+    tokio::select! {
+        biased;
+        v = fut => Ok(v),
+        // Elapsed has no public constructor: a zero timeout on a ready future makes one.
+        _ = timer.as_mut() => Err(elapsed().await),
+    }
+}
+
+async fn elapsed() -> tokio::time::error::Elapsed {
+    match timeout(Duration::ZERO, std::future::pending::<()>()).await {
+        Err(e) => e,
+        Ok(()) => unreachable!("a pending future never completes"),
     }
 }
 
