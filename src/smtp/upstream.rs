@@ -606,7 +606,7 @@ async fn read_reply(stream: &mut Stream, rbuf: &mut BytesMut) -> Result<Reply> {
 
 async fn read_line(stream: &mut Stream, rbuf: &mut BytesMut) -> Result<String> {
     loop {
-        if let Some(i) = memchr::memchr(b'\n', &rbuf) {
+        if let Some(i) = memchr::memchr(b'\n', rbuf) {
             let mut line = rbuf.split_to(i + 1);
             line.truncate(i);
             if line.last() == Some(&b'\r') {
