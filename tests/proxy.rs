@@ -500,3 +500,52 @@ fn each_listener_has_its_role_and_its_own_upstream() {
         3.0
     );
 }
+
+#[test]
+fn commands_sent_ahead_without_pipelining_are_a_synchronization_error() {
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    // A HELO client has not been offered PIPELINING.
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("HELO bot.example", "250");
+    d.send(b"MAIL FROM:<a@angiang.gov.vn>\r\nRCPT TO:<b@angiang.gov.vn>\r\n");
+    d.expect("250");
+    d.expect("554 5.5.0");
+    assert_eq!(d.reply(), "<closed>");
+    // EHLO ends a group: commands behind it in the same packet came before the offer.
+    let mut d = Dialog::open(gw.addr);
+    d.send(b"EHLO bot.example\r\nMAIL FROM:<a@angiang.gov.vn>\r\n");
+    d.expect("250");
+    d.expect("554 5.5.0");
+    // A PIPELINING client may; and QUIT right behind the end of DATA is tolerated from anyone.
+    let mut d = Dialog::open(gw.addr);
+    d.cmd("HELO old.example", "250");
+    d.cmd("MAIL FROM:<a@angiang.gov.vn>", "250");
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "250");
+    d.cmd("DATA", "354");
+    let mut wire = stuff("Subject: old client\r\n\r\nx\r\n");
+    wire.extend_from_slice(b"QUIT\r\n");
+    d.send(&wire);
+    d.expect("250");
+    d.expect("221");
+    assert_eq!(sink.wait_messages(1).len(), 1);
+}
+
+#[test]
+fn content_sent_behind_a_refused_data_is_never_read_as_commands() {
+    let sink = Sink::start(&[]);
+    let gw = start(&sink);
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.2"));
+    d.cmd("EHLO client.example", "250");
+    // Every recipient refused, and the client does not wait for the 354 (RFC 2920 3.1):
+    // its message lines, one of them a RCPT, must not become commands.
+    let mut batch = b"MAIL FROM:<a@example.com>\r\nRCPT TO:<x@gmail.com>\r\nDATA\r\n".to_vec();
+    batch.extend_from_slice(b"RCPT TO:<y@gmail.com>\r\nSubject: smuggled\r\n\r\nbody\r\n.\r\n");
+    d.send(&batch);
+    d.expect("250");
+    d.expect("554 5.7.1");
+    d.expect("554 5.5.1");
+    d.expect("554 5.5.0");
+    assert_eq!(d.reply(), "<closed>");
+    assert!(sink.messages().is_empty());
+}

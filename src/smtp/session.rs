@@ -46,6 +46,8 @@ pub enum Phase {
 #[derive(Debug)]
 enum End {
     Quit,
+    /// The client sent commands before it could have seen our reply, without PIPELINING.
+    Desync,
     ClientGone,
     Timeout,
     TooManyErrors,
@@ -118,6 +120,7 @@ pub async fn run(
         esmtp: false,
         tx: None,
         bdat: None,
+        pipelining_ok: false,
         name_lookup: None,
         name_tempfail: false,
         upstream: UpSlot::None,
@@ -154,6 +157,8 @@ struct Session {
     tx: Option<Tx>,
     /// The BDAT chunks of the transaction so far (RFC 3030).
     bdat: Option<DataDecoder>,
+    /// The client saw PIPELINING in our EHLO reply before sending what is buffered.
+    pipelining_ok: bool,
     /// The client's reverse name, being looked up since connect.
     name_lookup: Option<JoinHandle<ReverseName>>,
     name_tempfail: bool,
@@ -283,6 +288,7 @@ impl Session {
         self.conn.client.helo = Some(name);
         self.greeted = true;
         self.esmtp = esmtp;
+        self.pipelining_ok = false;
         if !esmtp {
             self.reply(Reply::plain(
                 250,
@@ -343,6 +349,8 @@ impl Session {
                 self.io = Stream::Server(Box::new(tls));
                 self.conn.tls = true;
                 self.greeted = false;
+                self.esmtp = false;
+                self.pipelining_ok = false;
                 self.tx = None;
                 self.bdat = None;
                 None
@@ -548,31 +556,36 @@ impl Session {
     }
 
     async fn data(&mut self) -> Option<End> {
-        let Some(tx) = self.tx.as_ref() else {
-            self.error(Reply::new(
+        let refusal = match &self.tx {
+            None => Some(Reply::new(
                 503,
                 "5.5.1",
                 "Cần lệnh MAIL trước / Need MAIL command",
-            ));
-            return None;
-        };
-        if tx.env.rcpts.is_empty() {
+            )),
             // RFC 2920 3.1: with pipelining, DATA after only refused recipients gets 554.
-            self.error(Reply::new(
+            Some(tx) if tx.env.rcpts.is_empty() => Some(Reply::new(
                 554,
                 "5.5.1",
                 "Không có người nhận hợp lệ / No valid recipients",
-            ));
+            )),
+            Some(_) if self.bdat.is_some() => {
+                Some(Reply::new(503, "5.5.1", "Đang nhận BDAT / DATA after BDAT"))
+            }
+            Some(_) => None,
+        };
+        if let Some(reply) = refusal {
+            self.error(reply);
+            // Content already sent behind a refused DATA (RFC 2920 3.1 says to wait for the
+            // 354) would otherwise be read as commands, line after line.
+            if !self.rbuf.is_empty() {
+                return Some(self.desync());
+            }
             return None;
         }
         self.reply(Reply::plain(
             354,
             vec!["End data with <CR><LF>.<CR><LF>".into()],
         ));
-        if self.bdat.is_some() {
-            self.error(Reply::new(503, "5.5.1", "Đang nhận BDAT / DATA after BDAT"));
-            return None;
-        }
         let limits = self.data_limits();
         let received = match self.receive_data(DataDecoder::new(limits)).await {
             Ok(r) => r,
@@ -1047,6 +1060,8 @@ impl Session {
     async fn next_line(&mut self) -> Result<Input, End> {
         let max = self.rt.config.limits.command_line_length;
         let mut discarding = false;
+        // Whether the line came in after our last reply went out, or was already waiting.
+        let mut read_since_reply = false;
         loop {
             if let Some(i) = memchr(b'\n', &self.rbuf) {
                 let mut line = self.rbuf.split_to(i + 1).to_vec();
@@ -1056,6 +1071,13 @@ impl Session {
                 line.truncate(i);
                 if line.last() == Some(&b'\r') {
                     line.pop();
+                }
+                // RFC 2920 3.1: only a client that saw PIPELINING in our EHLO reply may send a
+                // command before the previous reply; EHLO itself ends a group. Anything else
+                // is a bot or a desynchronised stream (Postfix: smtpd_forbid_unauth_pipelining).
+                // QUIT right behind the end of DATA is common and harmless.
+                if !read_since_reply && !self.pipelining_ok && !line.eq_ignore_ascii_case(b"QUIT") {
+                    return Err(self.desync());
                 }
                 return Ok(Input::Line(line));
             }
@@ -1071,7 +1093,17 @@ impl Session {
             }
             self.read_more(self.rt.config.limits.command_timeout.get())
                 .await?;
+            read_since_reply = true;
         }
+    }
+
+    fn desync(&mut self) -> End {
+        self.reply(Reply::new(
+            554,
+            "5.5.0",
+            "Lỗi đồng bộ giao thức SMTP / SMTP protocol synchronization error (improper command pipelining)",
+        ));
+        End::Desync
     }
 
     fn shutdown_reply(&mut self) -> End {
@@ -1096,6 +1128,8 @@ impl Session {
             let mut phase = self.phase.clone();
             tokio::select! {
                 r = self.io.read_buf(&mut self.rbuf) => {
+                    // Bytes read after our EHLO reply went out may pipeline (RFC 2920).
+                    self.pipelining_ok = self.esmtp;
                     return match r {
                         Ok(0) => Err(End::ClientGone),
                         Ok(_) => Ok(()),
