@@ -555,8 +555,9 @@ impl Session {
         }
     }
 
-    async fn data(&mut self) -> Option<End> {
-        let refusal = match &self.tx {
+    /// Why message content (DATA or BDAT) cannot start now, if it cannot.
+    fn no_content_yet(&self) -> Option<Reply> {
+        match &self.tx {
             None => Some(Reply::new(
                 503,
                 "5.5.1",
@@ -568,11 +569,16 @@ impl Session {
                 "5.5.1",
                 "Không có người nhận hợp lệ / No valid recipients",
             )),
-            Some(_) if self.bdat.is_some() => {
-                Some(Reply::new(503, "5.5.1", "Đang nhận BDAT / DATA after BDAT"))
-            }
             Some(_) => None,
-        };
+        }
+    }
+
+    async fn data(&mut self) -> Option<End> {
+        let refusal = self.no_content_yet().or_else(|| {
+            self.bdat
+                .is_some()
+                .then(|| Reply::new(503, "5.5.1", "Đang nhận BDAT / DATA after BDAT"))
+        });
         if let Some(reply) = refusal {
             self.error(reply);
             // Content already sent behind a refused DATA (RFC 2920 3.1 says to wait for the
@@ -603,19 +609,7 @@ impl Session {
     /// One BDAT chunk: exactly `size` octets are read whatever happens, so the stream stays in
     /// step with the client; the last chunk ends the message like the end of DATA.
     async fn bdat(&mut self, size: u64, last: bool) -> Option<End> {
-        let refusal = match &self.tx {
-            None => Some(Reply::new(
-                503,
-                "5.5.1",
-                "Cần lệnh MAIL trước / Need MAIL command",
-            )),
-            Some(tx) if tx.env.rcpts.is_empty() => Some(Reply::new(
-                554,
-                "5.5.1",
-                "Không có người nhận hợp lệ / No valid recipients",
-            )),
-            Some(_) => None,
-        };
+        let refusal = self.no_content_yet();
         if refusal.is_none() && self.bdat.is_none() {
             self.spool.clear();
             self.bdat = Some(DataDecoder::new_raw(self.data_limits()));
