@@ -1,0 +1,471 @@
+//! One client session: ESMTP towards the client, a matching upstream session, and the engine
+//! consulted at each stage. The never-lose contract lives here: the client hears 250 for its
+//! message only after the upstream answered 250 for it (or it is safely in quarantine).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use memchr::memchr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tracing::{debug, info, warn};
+
+use super::command::{self, Body, Command, CommandError, MailFrom};
+use super::data::{DataDecoder, DataLimits};
+use super::rdns::{self, ReverseName};
+use super::stream::Stream;
+use super::upstream::{ClientIdentity, Upstream, UpstreamError};
+use super::Reply;
+use crate::config::BareLf;
+use crate::engine::{
+    rule, Action, Bilingual, Client, Connection, Envelope, Finding, Role, Verdict,
+};
+use crate::metrics::metrics;
+use crate::runtime::{ListenerRuntime, Runtime};
+use crate::spool::Spool;
+
+mod content;
+mod envelope;
+mod io;
+mod upstream_leg;
+
+/// How much room a read into the client buffer gets.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Where the process is in its life; sessions watch it to drain on SIGTERM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Running,
+    /// Finish the transaction in flight, then close with 421.
+    Draining,
+    /// Close now with 421.
+    Stop,
+}
+
+/// How a session ended, for the connection log line.
+#[derive(Debug)]
+enum End {
+    Quit,
+    /// The client sent commands before it could have seen our reply, without PIPELINING.
+    Desync,
+    ClientGone,
+    Timeout,
+    TooManyErrors,
+    Shutdown,
+    Io(std::io::Error),
+}
+
+enum UpSlot {
+    None,
+    Connecting(JoinHandle<Result<Upstream, UpstreamError>>),
+    /// Connected; `true` once the real client has been named with XCLIENT/XFORWARD.
+    Ready(Box<Upstream>, bool),
+}
+
+struct Tx {
+    env: Envelope,
+    started: Instant,
+    /// The upstream refused the pipelined MAIL FROM: every RCPT gets that answer.
+    mail_refused: Option<Reply>,
+}
+
+/// Runs a session to its end. Never panics on client input; every path answers the client.
+pub async fn run(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    listener: Arc<str>,
+    role: Role,
+    rt: Arc<Runtime>,
+    phase: watch::Receiver<Phase>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let trusted = rt
+        .config
+        .server
+        .trusted_networks
+        .iter()
+        .any(|n| n.contains(&peer.ip()));
+    let proxy_peer = rt
+        .config
+        .server
+        .proxy_peers
+        .iter()
+        .any(|n| n.contains(&peer.ip()));
+    let conn = Connection {
+        id,
+        listener: listener.clone(),
+        role,
+        client: Client {
+            addr: peer,
+            name: None,
+            helo: None,
+            login: None,
+            trusted,
+        },
+        tls: false,
+    };
+    let spool = Spool::new(
+        &rt.config.server.spool_dir,
+        rt.config.server.spool_memory.bytes() as usize,
+    );
+    let mut s = Session {
+        rt,
+        io: Stream::Plain(tcp),
+        rbuf: BytesMut::with_capacity(8192),
+        wbuf: Vec::with_capacity(1024),
+        conn,
+        proxy_peer,
+        greeted: false,
+        esmtp: false,
+        tx: None,
+        bdat: None,
+        pipelining_ok: false,
+        name_lookup: None,
+        name_tempfail: false,
+        upstream: UpSlot::None,
+        bad: 0,
+        phase,
+        spool,
+        idle: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
+    };
+    let end = s.serve().await;
+    let _ = s.flush().await;
+    if let UpSlot::Ready(up, _) = std::mem::replace(&mut s.upstream, UpSlot::None) {
+        up.quit().await;
+    }
+    match end {
+        End::Io(e) => {
+            debug!(conn = id, client = %peer, listener = %listener, error = %e, "session closed on I/O error")
+        }
+        end => {
+            debug!(conn = id, client = %peer, listener = %listener, end = ?end, "session closed")
+        }
+    }
+}
+
+struct Session {
+    rt: Arc<Runtime>,
+    io: Stream,
+    rbuf: BytesMut,
+    wbuf: Vec<u8>,
+    conn: Connection,
+    /// The peer may name the real client with XCLIENT/XFORWARD.
+    proxy_peer: bool,
+    greeted: bool,
+    esmtp: bool,
+    tx: Option<Tx>,
+    /// The BDAT chunks of the transaction so far (RFC 3030).
+    bdat: Option<DataDecoder>,
+    /// The client saw PIPELINING in our EHLO reply before sending what is buffered.
+    pipelining_ok: bool,
+    /// The client's reverse name, being looked up since connect.
+    name_lookup: Option<JoinHandle<ReverseName>>,
+    name_tempfail: bool,
+    upstream: UpSlot,
+    bad: u32,
+    phase: watch::Receiver<Phase>,
+    spool: Spool,
+    /// The deadline of the current wait for the client (see `read_more`).
+    idle: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+enum Input {
+    Line(Vec<u8>),
+    TooLong,
+}
+
+impl Session {
+    fn listener(&self) -> &ListenerRuntime {
+        // Runtime::build makes one entry per configured listener, and a session only ever
+        // starts for a configured listener of its own generation.
+        &self.rt.listeners[self.conn.listener.as_ref()]
+    }
+
+    async fn serve(&mut self) -> End {
+        let verdict = self.rt.engine.connect(&self.conn);
+        if let Some(reply) = verdict.refusal() {
+            self.count(&verdict);
+            self.reply(reply);
+            return End::Quit;
+        }
+        let greeting = format!("{} ESMTP locthu", self.rt.config.server.hostname);
+        self.reply(Reply::plain(220, vec![greeting]));
+        self.start_upstream();
+        if self.rt.config.server.reverse_dns {
+            let ip = self.conn.client.addr.ip();
+            let limit = self.rt.config.server.reverse_dns_timeout.get();
+            self.name_lookup = Some(tokio::spawn(rdns::lookup(ip, limit)));
+        }
+        loop {
+            let input = match self.next_line().await {
+                Ok(i) => i,
+                Err(end) => return end,
+            };
+            let line = match input {
+                Input::TooLong => {
+                    self.error(Reply::new(
+                        500,
+                        "5.5.2",
+                        "Dòng lệnh quá dài / Line too long",
+                    ));
+                    if self.too_many_errors() {
+                        return End::TooManyErrors;
+                    }
+                    continue;
+                }
+                Input::Line(l) => l,
+            };
+            match command::parse(&line) {
+                Ok(cmd) => {
+                    if let Some(end) = self.handle(cmd).await {
+                        return end;
+                    }
+                }
+                Err(e) => self.error(command_error_reply(&e)),
+            }
+            if self.too_many_errors() {
+                return End::TooManyErrors;
+            }
+        }
+    }
+
+    fn too_many_errors(&mut self) -> bool {
+        if self.bad > self.rt.config.limits.max_bad_commands {
+            self.reply(Reply::new(
+                421,
+                "4.7.0",
+                "Quá nhiều lỗi, đóng kết nối / Too many errors, closing connection",
+            ));
+            return true;
+        }
+        false
+    }
+
+    /// Handles one command; `Some` ends the session.
+    async fn handle(&mut self, cmd: Command) -> Option<End> {
+        match cmd {
+            Command::Ehlo(name) => self.helo(name, true).await,
+            Command::Helo(name) => self.helo(name, false).await,
+            Command::Mail(_) if self.phase() != Phase::Running && self.tx.is_none() => {
+                return Some(self.shutdown_reply());
+            }
+            Command::Mail(m) => self.mail(m).await,
+            Command::Rcpt(r) => self.rcpt(r.to).await,
+            Command::Data => return self.data().await,
+            Command::Rset => {
+                self.abort_tx().await;
+                self.reply(Reply::new(250, "2.0.0", "Ok"));
+            }
+            Command::Noop => self.reply(Reply::new(250, "2.0.0", "Ok")),
+            Command::Quit => {
+                self.reply(Reply::new(221, "2.0.0", "Bye"));
+                return Some(End::Quit);
+            }
+            // RFC 5321 3.5.3: 252 is the polite way not to confirm an address.
+            Command::Vrfy => self.reply(Reply::new(
+                252,
+                "2.5.2",
+                "Không xác minh địa chỉ, hãy gửi thư / Cannot VRFY user, but will accept message and attempt delivery",
+            )),
+            Command::Expn => self.error(Reply::new(502, "5.5.1", "EXPN không được hỗ trợ / EXPN not available")),
+            Command::Help => self.reply(Reply::new(214, "2.0.0", "https://www.rfc-editor.org/rfc/rfc5321")),
+            Command::Auth => self.error(Reply::new(
+                502,
+                "5.5.1",
+                "Không hỗ trợ AUTH ở cổng này / AUTH not available on this port",
+            )),
+            Command::Bdat { size, last } => return self.bdat(size, last).await,
+            Command::StartTls => return self.starttls().await,
+            Command::Xclient(attrs) => self.xclient(attrs, true).await,
+            Command::Xforward(attrs) => self.xclient(attrs, false).await,
+        }
+        None
+    }
+
+    async fn helo(&mut self, name: String, esmtp: bool) {
+        self.abort_tx().await;
+        self.conn.client.helo = Some(name);
+        self.greeted = true;
+        self.esmtp = esmtp;
+        self.pipelining_ok = false;
+        if !esmtp {
+            self.reply(Reply::plain(
+                250,
+                vec![self.rt.config.server.hostname.clone()],
+            ));
+            return;
+        }
+        let mut lines = vec![
+            self.rt.config.server.hostname.clone(),
+            "PIPELINING".into(),
+            format!("SIZE {}", self.rt.config.limits.message_size.bytes()),
+            "8BITMIME".into(),
+            "SMTPUTF8".into(),
+            "ENHANCEDSTATUSCODES".into(),
+            "CHUNKING".into(),
+        ];
+        if self.listener().tls.is_some() && !self.conn.tls {
+            lines.push("STARTTLS".into());
+        }
+        if self.proxy_peer {
+            lines.push("XCLIENT NAME ADDR PORT PROTO HELO LOGIN".into());
+            lines.push("XFORWARD NAME ADDR PORT PROTO HELO SOURCE".into());
+        }
+        self.reply(Reply::plain(250, lines));
+    }
+
+    async fn starttls(&mut self) -> Option<End> {
+        let Some(acceptor) = self.listener().tls.clone() else {
+            self.error(Reply::new(
+                502,
+                "5.5.1",
+                "STARTTLS không được hỗ trợ / STARTTLS not available",
+            ));
+            return None;
+        };
+        if self.conn.tls {
+            self.error(Reply::new(503, "5.5.1", "Đã dùng TLS / TLS already active"));
+            return None;
+        }
+        self.reply(Reply::new(220, "2.0.0", "Ready to start TLS"));
+        if let Err(e) = self.flush().await {
+            return Some(End::Io(e));
+        }
+        // RFC 3207 6 (CVE-2011-0411): anything pipelined after STARTTLS was sent in clear and
+        // must not be taken as a command of the encrypted session.
+        self.rbuf.clear();
+        let tcp = match self.io.take_plain() {
+            Ok(t) => t,
+            Err(e) => return Some(End::Io(e)),
+        };
+        let handshake = timeout(
+            self.rt.config.limits.command_timeout.get(),
+            acceptor.accept(tcp),
+        )
+        .await;
+        match handshake {
+            Ok(Ok(tls)) => {
+                self.io = Stream::Server(Box::new(tls));
+                self.conn.tls = true;
+                self.greeted = false;
+                self.esmtp = false;
+                self.pipelining_ok = false;
+                self.tx = None;
+                self.bdat = None;
+                None
+            }
+            Ok(Err(e)) => Some(End::Io(e)),
+            Err(_) => Some(End::Timeout),
+        }
+    }
+
+    /// XCLIENT (session-wide, resets like a new connection) or XFORWARD (attributes for the
+    /// next transaction) from a trusted proxy in front of us.
+    async fn xclient(&mut self, attrs: Vec<(String, String)>, is_xclient: bool) {
+        if !self.proxy_peer {
+            self.error(Reply::new(550, "5.7.0", "Không được phép / Not authorized"));
+            return;
+        }
+        if self.tx.is_some() {
+            self.error(Reply::new(
+                503,
+                "5.5.1",
+                "Giao dịch đang mở / Transaction in progress",
+            ));
+            return;
+        }
+        let c = &mut self.conn.client;
+        for (k, v) in attrs {
+            let unknown =
+                v.eq_ignore_ascii_case("[UNAVAILABLE]") || v.eq_ignore_ascii_case("[TEMPUNAVAIL]");
+            match k.as_str() {
+                "ADDR" => {
+                    let ip = v.strip_prefix("IPV6:").unwrap_or(&v);
+                    if let Ok(ip) = ip.parse() {
+                        c.addr = SocketAddr::new(ip, c.addr.port());
+                    }
+                }
+                "PORT" => {
+                    if let Ok(p) = v.parse() {
+                        c.addr.set_port(p);
+                    }
+                }
+                "NAME" => c.name = (!unknown).then_some(v),
+                "HELO" => c.helo = (!unknown).then_some(v),
+                "LOGIN" => c.login = (!unknown && !v.is_empty()).then_some(v),
+                _ => {}
+            }
+        }
+        c.trusted = self
+            .rt
+            .config
+            .server
+            .trusted_networks
+            .iter()
+            .any(|n| n.contains(&c.addr.ip()));
+        // The proxy in front looked the name up already: ours would be of the proxy itself.
+        if let Some(task) = self.name_lookup.take() {
+            task.abort();
+        }
+        self.name_tempfail = false;
+        // The upstream must hear about the new client before the next transaction.
+        if let UpSlot::Ready(_, named) = &mut self.upstream {
+            *named = false;
+        }
+        // Connect-time checks judge the real client now that we know it.
+        let verdict = self.rt.engine.connect(&self.conn);
+        if let Some(reply) = verdict.refusal() {
+            self.count(&verdict);
+            return self.reply(reply);
+        }
+        if is_xclient {
+            self.greeted = false;
+            let greeting = format!("{} ESMTP locthu", self.rt.config.server.hostname);
+            self.reply(Reply::plain(220, vec![greeting]));
+        } else {
+            self.reply(Reply::new(250, "2.0.0", "Ok"));
+        }
+    }
+
+    fn phase(&self) -> Phase {
+        *self.phase.borrow()
+    }
+
+    fn count(&self, verdict: &Verdict) {
+        let rule = verdict
+            .decisive()
+            .map(|f| f.rule.as_ref())
+            .unwrap_or("none");
+        metrics()
+            .transactions
+            .with_label_values(&[&self.conn.listener, verdict.action().as_str(), rule])
+            .inc();
+    }
+}
+
+fn command_error_reply(e: &CommandError) -> Reply {
+    match e {
+        CommandError::Unknown => {
+            Reply::new(500, "5.5.2", "Lệnh không hợp lệ / Command unrecognized")
+        }
+        CommandError::Syntax(why) => {
+            Reply::new(501, "5.5.4", format!("Sai cú pháp / Syntax error: {why}"))
+        }
+        CommandError::Parameter(p) => Reply::new(
+            555,
+            "5.5.4",
+            format!("Tham số không được hỗ trợ / Unsupported parameter: {p}"),
+        ),
+        CommandError::NeedsSmtpUtf8 => Reply::new(
+            553,
+            "5.6.7",
+            "Địa chỉ UTF-8 cần SMTPUTF8 / UTF-8 address needs the SMTPUTF8 parameter",
+        ),
+    }
+}
