@@ -221,3 +221,37 @@ fn sigterm_grace_period_ends_a_stalled_transaction_without_delivering_it() {
     std::thread::sleep(Duration::from_millis(200));
     assert!(sink.messages().is_empty());
 }
+
+#[test]
+fn serve_runs_on_the_embedded_default_with_flag_overrides() {
+    // The README's first command, with --listen and --upstream so the test owns its ports.
+    let sink = Sink::start(&[]);
+    let port = common::free_port();
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(log_dir.path().join("log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_locthu"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--upstream",
+            &sink.addr.to_string(),
+        ])
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    common::wait_listening(addr);
+    let mut d = Dialog::open(addr);
+    let r = d.send_mail(
+        "a@example.com",
+        &["b@example.com"],
+        "Subject: default\r\n\r\nx\r\n",
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(r.starts_with("250"), "{r}");
+    assert_eq!(sink.wait_messages(1).len(), 1);
+    let said = std::fs::read_to_string(log_dir.path().join("log")).unwrap();
+    assert!(said.contains("embedded default"), "{said}");
+}

@@ -549,3 +549,40 @@ fn content_sent_behind_a_refused_data_is_never_read_as_commands() {
     assert_eq!(d.reply(), "<closed>");
     assert!(sink.messages().is_empty());
 }
+
+#[test]
+fn a_proxy_peer_names_the_real_client_and_the_checks_judge_that_client() {
+    let sink = Sink::start(&[]);
+    let config = BASE.replace(
+        "internal_domains = [\"angiang.gov.vn\"]",
+        "internal_domains = [\"angiang.gov.vn\"]\nproxy_peers = [\"127.0.0.1/32\"]",
+    );
+    let gw = Gateway::start(&config, sink.addr);
+    // Postfix in front (a proxy peer) says the client is 192.0.2.7: an outsider, so no relay,
+    // although the peer itself is trusted.
+    let mut d = Dialog::open(gw.addr);
+    let ehlo = d.cmd("EHLO postfix.example", "250");
+    assert!(
+        ehlo.contains("XCLIENT") && ehlo.contains("XFORWARD"),
+        "{ehlo}"
+    );
+    d.cmd(
+        "XCLIENT ADDR=192.0.2.7 NAME=mail.example HELO=mail.example",
+        "220",
+    );
+    d.cmd("EHLO mail.example", "250");
+    d.cmd("MAIL FROM:<x@example.com>", "250");
+    d.cmd("RCPT TO:<someone@gmail.com>", "554 5.7.1");
+    d.cmd("RCPT TO:<so@angiang.gov.vn>", "250");
+    d.cmd("DATA", "354");
+    d.send(&stuff("Subject: via proxy\r\n\r\nx\r\n"));
+    d.expect("250");
+    let log = gw.log();
+    assert!(log.contains("client=192.0.2.7:"), "{log}");
+    // Anyone else is not allowed to say who the client is.
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.2"));
+    let ehlo = d.cmd("EHLO stranger.example", "250");
+    assert!(!ehlo.contains("XCLIENT"), "{ehlo}");
+    d.cmd("XCLIENT ADDR=127.0.0.1", "550 5.7.0");
+    d.cmd("XFORWARD ADDR=127.0.0.1", "550 5.7.0");
+}
