@@ -428,6 +428,17 @@ struct InspectCheck {
     inspector: Arc<Inspector>,
 }
 
+/// Process-wide limit on simultaneous MIME walks: one per CPU.
+fn walk_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        tokio::sync::Semaphore::new(cpus)
+    })
+}
+
 impl InspectCheck {
     fn failed(&self, en: &str) -> Vec<Finding> {
         vec![Finding::new(
@@ -456,6 +467,14 @@ impl Check for InspectCheck {
             if !self.inspector.cfg.enabled {
                 return Vec::new();
             }
+            // The walk needs the whole message in memory (mail-parser does not stream), so at
+            // most one walk per CPU runs at a time: more buys no throughput, and 100 spooled
+            // 25 MB messages read at once would need gigabytes. Waiting here counts against
+            // the end-of-data deadline, so an overload defers mail (451), never drops it.
+            let _slot = match walk_slots().acquire().await {
+                Ok(permit) => permit,
+                Err(_) => return self.failed("inspection slots closed"),
+            };
             let bytes = match msg.bytes() {
                 Ok(b) => b.into_owned(),
                 Err(e) => return self.failed(&format!("spool unreadable: {e}")),
