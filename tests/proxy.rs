@@ -586,3 +586,64 @@ fn a_proxy_peer_names_the_real_client_and_the_checks_judge_that_client() {
     d.cmd("XCLIENT ADDR=127.0.0.1", "550 5.7.0");
     d.cmd("XFORWARD ADDR=127.0.0.1", "550 5.7.0");
 }
+
+/// The certificate a STARTTLS client is shown, as `openssl s_client` prints its subject.
+fn served_certificate(addr: std::net::SocketAddr) -> String {
+    let out = std::process::Command::new(common::require("openssl"))
+        .args([
+            "s_client",
+            "-starttls",
+            "smtp",
+            "-connect",
+            &addr.to_string(),
+            "-brief",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    text.lines()
+        .find(|l| l.contains("Peer certificate:"))
+        .unwrap_or_else(|| panic!("no certificate in:\n{text}"))
+        .to_string()
+}
+
+#[test]
+fn sighup_swaps_the_starttls_certificate_for_new_sessions() {
+    let sink = Sink::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let write_cert = |name: &str| {
+        let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+    };
+    write_cert("old.gw.test");
+    let config = BASE.replace(
+        "role = \"inbound\"",
+        &format!(
+            "role = \"inbound\"\ntls = {{ cert = \"{0}/cert.pem\", key = \"{0}/key.pem\" }}",
+            dir.path().display()
+        ),
+    );
+    let gw = Gateway::start(&config, sink.addr);
+    assert!(served_certificate(gw.addr).contains("old.gw.test"));
+    // A renewed certificate (certbot's deploy hook) followed by SIGHUP.
+    write_cert("new.gw.test");
+    gw.signal("-HUP");
+    let start = std::time::Instant::now();
+    while !gw.log().contains("config reloaded") {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no reload:\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(served_certificate(gw.addr).contains("new.gw.test"));
+}
