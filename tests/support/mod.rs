@@ -8,6 +8,10 @@ use std::path::Path;
 use std::process::Command;
 
 use locthu::checks::inspect::{InspectConfig, Inspector};
+
+// The RAR header builders of the archive tests, shared rather than written twice.
+#[path = "../archive_support/mod.rs"]
+mod archive_support;
 use locthu::engine::{Action, Finding};
 
 // ---------------------------------------------------------------------------------------------
@@ -392,42 +396,15 @@ pub fn zip_bomb_1gb() -> Vec<u8> {
     std::fs::read(out).expect("bomb")
 }
 
-// RAR 5 (RARLAB "RAR 5.0 archive format"): no Debian tool writes RAR, so headers by hand.
-
-fn vint(mut v: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return out;
-        }
-        out.push(b | 0x80);
-    }
-}
-
-/// One RAR 5 header (CRC32 of size and data), then its data area.
-fn rar5_header(kind: u64, fields: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut h = vint(kind);
-    h.extend(vint(if data.is_empty() { 0 } else { 2 }));
-    if !data.is_empty() {
-        h.extend(vint(data.len() as u64));
-    }
-    h.extend_from_slice(fields);
-    let mut sized = vint(h.len() as u64);
-    sized.extend(h);
-    let mut out = crc32fast::hash(&sized).to_le_bytes().to_vec();
-    out.extend(sized);
-    out.extend_from_slice(data);
-    out
-}
+// RAR 5 (RARLAB "RAR 5.0 archive format"): no Debian tool writes RAR, so headers by hand, with
+// the builders of tests/archive_support.
 
 /// A RAR 5 archive of `(name, data, compressed)` members. A "compressed" member declares
 /// method 3 and carries `data` as its packed bytes, which no reader here decodes.
 pub fn rar5(members: &[(&str, &[u8], bool)]) -> Vec<u8> {
-    let mut out = b"Rar!\x1a\x07\x01\x00".to_vec();
-    out.extend(rar5_header(1, &vint(0), &[]));
+    use archive_support::{rar5_end, rar5_header, rar5_main, vint, RAR5_MARKER};
+    let mut out = RAR5_MARKER.to_vec();
+    out.extend(rar5_main());
     for (name, data, compressed) in members {
         let mut f = vint(0);
         f.extend(vint(data.len() as u64 * if *compressed { 3 } else { 1 }));
@@ -436,21 +413,17 @@ pub fn rar5(members: &[(&str, &[u8], bool)]) -> Vec<u8> {
         f.extend(vint(0));
         f.extend(vint(name.len() as u64));
         f.extend_from_slice(name.as_bytes());
-        out.extend(rar5_header(2, &f, data));
+        out.extend(rar5_header(2, &f, &[], data));
     }
-    out.extend(rar5_header(5, &vint(0), &[]));
+    out.extend(rar5_end());
     out
 }
 
 /// A RAR 5 archive whose headers are encrypted (`rar a -hp`): only the encryption header
 /// is readable.
 pub fn rar5_encrypted_headers() -> Vec<u8> {
-    let mut out = b"Rar!\x1a\x07\x01\x00".to_vec();
-    let mut f = vint(0);
-    f.extend(vint(0));
-    f.push(15);
-    f.extend_from_slice(&[0x22; 16]);
-    out.extend(rar5_header(4, &f, &[]));
+    let mut out = archive_support::RAR5_MARKER.to_vec();
+    out.extend(archive_support::rar5_crypt());
     out.extend((0..512u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
     out
 }
