@@ -71,8 +71,13 @@ impl Engine {
     /// content check concurrently over the spooled message.
     pub async fn data(&self, conn: &Connection, env: &Envelope, msg: &Spool) -> Verdict {
         let started = Instant::now();
-        let early = self.sync_stage(Stage::Data, |c, out| c.end_of_data(conn, env, out));
+        let mut early = Vec::new();
+        for check in &self.checks {
+            check.end_of_data(conn, env, &mut early);
+        }
+        let early = Verdict::new(early);
         if early.refusal().is_some() {
+            observe(Stage::Data, started);
             return early;
         }
         let runs = self.checks.iter().map(|c| c.data(conn, env, msg));
