@@ -24,8 +24,11 @@ pub struct Runtime {
 
 /// Per-listener parts built from the config.
 pub struct ListenerRuntime {
+    pub role: crate::engine::Role,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub upstream: UpstreamSettings,
+    /// Name the real client to the upstream (XCLIENT/XFORWARD).
+    pub pass_client: bool,
 }
 
 impl Runtime {
@@ -70,7 +73,15 @@ impl Runtime {
                 command_timeout: l.upstream.command_timeout.get(),
                 data_timeout: l.upstream.data_timeout.get(),
             };
-            listeners.insert(l.name.clone(), ListenerRuntime { tls, upstream });
+            listeners.insert(
+                l.name.clone(),
+                ListenerRuntime {
+                    role: l.role,
+                    tls,
+                    upstream,
+                    pass_client: l.upstream.pass_client,
+                },
+            );
         }
         let mut checks: Vec<Arc<dyn Check>> = vec![
             Arc::new(checks::size::MessageSize {

@@ -247,13 +247,7 @@ impl Gateway {
                     continue;
                 }
             };
-            let Some(role) = rt
-                .config
-                .listeners
-                .iter()
-                .find(|l| *l.name == *name)
-                .map(|l| l.role)
-            else {
+            let Some(role) = rt.listeners.get(&*name).map(|l| l.role) else {
                 continue;
             };
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);

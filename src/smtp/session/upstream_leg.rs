@@ -34,12 +34,7 @@ impl Session {
         }
         self.settle_reverse_name().await;
         let identity = self.identity();
-        let pass = self
-            .rt
-            .config
-            .listeners
-            .iter()
-            .any(|l| l.name == *self.conn.listener && l.upstream.pass_client);
+        let pass = self.listener().pass_client;
         let UpSlot::Ready(up, named) = &mut self.upstream else {
             return Err(UpstreamError::Protocol("no upstream session".into()));
         };
