@@ -105,71 +105,61 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigError> {
 
 const MAX_EXTENDS: usize = 8;
 
-/// Reads `path`, and the profile it extends, merging tables so the extending file wins key by
+/// Reads `path` and the profiles it extends, merging tables so the extending file wins key by
 /// key (arrays and values are replaced whole).
 ///
-/// Each file is first parsed on its own, so a mistake is reported against the file and line
+/// Each file is checked on its own first, so a mistake is reported against the file and line
 /// that holds it; only the merged table is then turned into the final config.
 fn load_chain(path: &Path, depth: usize) -> Result<Config, ConfigErrors> {
-    let file = path.display().to_string();
-    let one = |message: String| {
-        ConfigErrors(vec![ConfigError {
-            file: file.clone(),
-            line: None,
-            message,
-        }])
-    };
-    if depth > MAX_EXTENDS {
-        return Err(one(format!(
-            "`extends` nests deeper than {MAX_EXTENDS} files (a loop?)"
-        )));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| one(format!("cannot read: {e}")))?;
-    let own = parse_str(&text, &file).map_err(|e| ConfigErrors(vec![e]))?;
-    let Some(parent) = own.extends.clone() else {
+    let (table, parent, own) = chain_table(path, depth)?;
+    // A single file: its own parse is the config.
+    let Some(parent) = parent else {
         return Ok(own);
     };
-    let parent_path = path.parent().unwrap_or(Path::new(".")).join(&parent);
-    let parent_text = std::fs::read_to_string(&parent_path).map_err(|e| {
-        one(format!(
-            "extends `{parent}`: cannot read {}: {e}",
-            parent_path.display()
-        ))
-    })?;
-    // Validate the parent chain first so its errors point into its own file.
-    load_chain(&parent_path, depth + 1)?;
-    let mut merged = merged_table(&parent_path, &parent_text, depth + 1)?;
-    let overlay: toml::Table =
-        toml::from_str(&text).map_err(|e| ConfigErrors(vec![toml_error(&e, &text, &file)]))?;
-    merge(&mut merged, overlay);
-    merged.remove("extends");
-    toml::Value::Table(merged)
-        .try_into::<Config>()
-        .map_err(|e| one(format!("after merging with `{parent}`: {}", e.message())))
+    toml::Value::Table(table).try_into::<Config>().map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.display().to_string(),
+            line: None,
+            message: format!("after merging with `{parent}`: {}", e.message()),
+        }])
+    })
 }
 
-/// The raw table of a file with its whole `extends` chain merged in.
-fn merged_table(path: &Path, text: &str, depth: usize) -> Result<toml::Table, ConfigErrors> {
+/// The table of `path` with its whole `extends` chain merged in, the name it extends, and
+/// the file's own config.
+fn chain_table(
+    path: &Path,
+    depth: usize,
+) -> Result<(toml::Table, Option<String>, Config), ConfigErrors> {
     let file = path.display().to_string();
-    let mut table: toml::Table =
-        toml::from_str(text).map_err(|e| ConfigErrors(vec![toml_error(&e, text, &file)]))?;
     if depth > MAX_EXTENDS {
-        return Ok(table);
+        return Err(ConfigErrors(vec![ConfigError {
+            file,
+            line: None,
+            message: format!("`extends` nests deeper than {MAX_EXTENDS} files (a loop?)"),
+        }]));
     }
-    if let Some(toml::Value::String(parent)) = table.remove("extends") {
-        let parent_path = path.parent().unwrap_or(Path::new(".")).join(&parent);
-        let parent_text = std::fs::read_to_string(&parent_path).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                file: file.clone(),
-                line: None,
-                message: format!("extends `{parent}`: {e}"),
-            }])
-        })?;
-        let mut base = merged_table(&parent_path, &parent_text, depth + 1)?;
-        merge(&mut base, table);
-        table = base;
-    }
-    Ok(table)
+    let text = read(path)?;
+    let own = parse_str(&text, &file).map_err(|e| ConfigErrors(vec![e]))?;
+    let mut table: toml::Table =
+        toml::from_str(&text).map_err(|e| ConfigErrors(vec![toml_error(&e, &text, &file)]))?;
+    let Some(toml::Value::String(parent)) = table.remove("extends") else {
+        return Ok((table, None, own));
+    };
+    let parent_path = path.parent().unwrap_or(Path::new(".")).join(&parent);
+    let (mut base, _, _) = chain_table(&parent_path, depth + 1)?;
+    merge(&mut base, table);
+    Ok((base, Some(parent), own))
+}
+
+fn read(path: &Path) -> Result<String, ConfigErrors> {
+    std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.display().to_string(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        }])
+    })
 }
 
 fn merge(base: &mut toml::Table, overlay: toml::Table) {
