@@ -152,7 +152,10 @@ impl DataDecoder {
                         self.emit(b"\r\n", out)?;
                         run = pos + i + 1;
                     }
-                    self.after_crlf = true;
+                    // Only a line that really ended in CRLF lets the next `.CRLF` end the data:
+                    // `<LF>.<CR><LF>` is the SMTP smuggling shape (CVE-2023-51766 and kin), and
+                    // Postfix, Exim and Sendmail read it differently from one another.
+                    self.after_crlf = crlf;
                     self.line_start = true;
                     self.pending_cr = false;
                     self.line_len = 0;
