@@ -19,6 +19,18 @@ impl Relay {
         }
     }
 
+    /// True when the local part routes the mail onwards: `user%host@`, `host!user@`,
+    /// `user@host@` or a quoted `"user@host"@` (RFC 5321 3.6.1 and 4.5.1 keep source routing
+    /// out of SMTP; Postfix's `allow_untrusted_routing = no`). A Postfix that rewrites the
+    /// percent hack or bang paths (`allow_percent_hack`, `swap_bangpath`, Debian's defaults)
+    /// would otherwise relay `user%gmail.com@province` to gmail.com after our domain check.
+    pub fn is_routed(rcpt: &str) -> bool {
+        match rcpt.rsplit_once('@') {
+            Some((local, _)) => local.contains(['%', '!', '@']),
+            None => false,
+        }
+    }
+
     /// True when mail to `rcpt` stays inside the province.
     pub fn is_internal(&self, rcpt: &str) -> bool {
         // RFC 5321 4.5.1: <postmaster> with no domain is this server's postmaster.
@@ -41,7 +53,22 @@ impl Check for Relay {
     }
 
     fn rcpt(&self, conn: &Connection, _env: &Envelope, rcpt: &str, out: &mut Vec<Finding>) {
-        if !conn.is_internal_sender() && !self.is_internal(rcpt) {
+        if conn.is_internal_sender() {
+            return;
+        }
+        if Self::is_routed(rcpt) {
+            out.push(
+                Finding::new(
+                    rule::RELAY_DENIED,
+                    Action::Reject,
+                    Bilingual::new(
+                        "Không cho phép định tuyến qua địa chỉ người nhận",
+                        "Relay access denied: routed recipient addresses are not accepted",
+                    ),
+                )
+                .with_code(554, "5.7.1"),
+            );
+        } else if !self.is_internal(rcpt) {
             out.push(
                 Finding::new(
                     rule::RELAY_DENIED,
@@ -68,5 +95,26 @@ mod tests {
         assert!(!r.is_internal("a@xdaknong.gov.vn"));
         assert!(r.is_internal("postmaster"));
         assert!(!r.is_internal("a@gmail.com"));
+    }
+
+    #[test]
+    fn routed_local_parts_are_seen_in_every_spelling() {
+        for routed in [
+            "user%gmail.com@laichau.gov.vn",
+            "\"user@gmail.com\"@laichau.gov.vn",
+            "user@gmail.com@laichau.gov.vn",
+            "gmail.com!user@laichau.gov.vn",
+            "user@gmail.com\\@laichau.gov.vn",
+            "\"user%gmail.com\"@laichau.gov.vn",
+        ] {
+            assert!(Relay::is_routed(routed), "{routed}");
+        }
+        for plain in [
+            "a.b-c+d@laichau.gov.vn",
+            "postmaster",
+            "\"a b\"@laichau.gov.vn",
+        ] {
+            assert!(!Relay::is_routed(plain), "{plain}");
+        }
     }
 }
