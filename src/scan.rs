@@ -38,6 +38,7 @@ impl Scan {
                 helo: None,
                 login: None,
                 trusted,
+                addr_unavailable: false,
             },
             tls: false,
         };

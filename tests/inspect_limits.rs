@@ -205,6 +205,7 @@ fn conn() -> Connection {
             helo: Some("mx.example.com".into()),
             login: None,
             trusted: false,
+            addr_unavailable: false,
         },
         tls: false,
     }

@@ -396,6 +396,7 @@ mod tests {
                 helo: None,
                 login: None,
                 trusted: false,
+                addr_unavailable: false,
             },
             tls: false,
         };

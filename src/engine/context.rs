@@ -43,8 +43,12 @@ pub struct Client {
     pub helo: Option<String>,
     /// SASL login name, when the client authenticated (to us or to the proxy in front of us).
     pub login: Option<String>,
-    /// True when `addr` is inside `trusted_networks`.
+    /// True when `addr` is inside `trusted_networks` (never when the address is unavailable).
     pub trusted: bool,
+    /// A proxy in front named the client `ADDR=[UNAVAILABLE]`: `addr` is the proxy's own and
+    /// must match no network (Postfix XCLIENT_README: an unknown address is no address).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub addr_unavailable: bool,
 }
 
 /// What every check may read about the connection.

@@ -189,6 +189,7 @@ mod tests {
                 helo: Some("h".into()),
                 login: None,
                 trusted: false,
+                addr_unavailable: false,
             },
             tls: false,
         };

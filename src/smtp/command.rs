@@ -105,8 +105,10 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
 
 fn parse_bdat(rest: &str) -> Result<Command, CommandError> {
     let mut words = rest.split_whitespace();
+    // RFC 3030 2: chunk-size is 1*DIGIT; Rust's parser would also take "+5".
     let size = words
         .next()
+        .filter(|w| w.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|w| w.parse().ok())
         .ok_or(CommandError::Syntax("BDAT needs a chunk size"))?;
     let last = match words.next() {
@@ -344,6 +346,8 @@ mod tests {
             })
         );
         assert!(matches!(parse(b"BDAT x"), Err(CommandError::Syntax(_))));
+        assert!(matches!(parse(b"BDAT +5"), Err(CommandError::Syntax(_))));
+        assert!(matches!(parse(b"BDAT -0"), Err(CommandError::Syntax(_))));
         assert_eq!(
             parse(b"RCPT TO:<Postmaster>"),
             Ok(Command::Rcpt(RcptTo {

@@ -142,6 +142,8 @@ pub struct ClientIdentity {
     pub tls: bool,
     /// The reverse lookup failed temporarily (NAME=[TEMPUNAVAIL]) rather than found nothing.
     pub name_tempfail: bool,
+    /// The proxy in front did not know the client's address: pass that on, never our peer's.
+    pub addr_unavailable: bool,
 }
 
 /// One open upstream session.
@@ -654,9 +656,10 @@ async fn elapsed() -> tokio::time::error::Elapsed {
 
 /// Postfix's XCLIENT/XFORWARD attributes for the real client (XCLIENT_README).
 fn client_attributes(c: &ClientIdentity) -> Vec<(&'static str, String)> {
-    let addr = match c.addr.ip() {
-        std::net::IpAddr::V4(ip) => ip.to_string(),
-        std::net::IpAddr::V6(ip) => format!("IPV6:{ip}"),
+    let (addr, port) = match c.addr.ip() {
+        _ if c.addr_unavailable => ("[UNAVAILABLE]".to_string(), "[UNAVAILABLE]".to_string()),
+        std::net::IpAddr::V4(ip) => (ip.to_string(), c.addr.port().to_string()),
+        std::net::IpAddr::V6(ip) => (format!("IPV6:{ip}"), c.addr.port().to_string()),
     };
     let mut attrs = vec![
         // Without a verified reverse name we say so, rather than let the upstream assume ours.
@@ -665,7 +668,7 @@ fn client_attributes(c: &ClientIdentity) -> Vec<(&'static str, String)> {
             c.name.clone().unwrap_or_else(|| "[UNAVAILABLE]".into()),
         ),
         ("ADDR", addr),
-        ("PORT", c.addr.port().to_string()),
+        ("PORT", port),
         ("PROTO", if c.esmtp { "ESMTP" } else { "SMTP" }.to_string()),
     ];
     if let Some(helo) = &c.helo {

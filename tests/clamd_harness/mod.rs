@@ -246,6 +246,7 @@ pub fn conn() -> Connection {
             helo: Some("client.example".into()),
             login: None,
             trusted: false,
+            addr_unavailable: false,
         },
         tls: false,
     }

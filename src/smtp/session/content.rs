@@ -11,6 +11,11 @@ impl Session {
                 "5.5.1",
                 "Cần lệnh MAIL trước / Need MAIL command",
             )),
+            Some(tx) if !tx.rcpt_tried => Some(Reply::new(
+                503,
+                "5.5.1",
+                "Cần lệnh RCPT trước / Need RCPT command",
+            )),
             // RFC 2920 3.1: with pipelining, DATA after only refused recipients gets 554.
             Some(tx) if tx.env.rcpts.is_empty() => Some(Reply::new(
                 554,

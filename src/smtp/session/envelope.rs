@@ -67,6 +67,7 @@ impl Session {
                         env,
                         started: Instant::now(),
                         mail_refused: None,
+                        rcpt_tried: false,
                     });
                 }
                 self.relay(reply);
@@ -76,6 +77,9 @@ impl Session {
     }
 
     pub(super) async fn rcpt(&mut self, to: String) {
+        if let Some(tx) = &mut self.tx {
+            tx.rcpt_tried = true;
+        }
         let Some(tx) = &self.tx else {
             return self.error(Reply::new(
                 503,

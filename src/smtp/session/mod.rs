@@ -72,6 +72,9 @@ struct Tx {
     started: Instant,
     /// The upstream refused the pipelined MAIL FROM: every RCPT gets that answer.
     mail_refused: Option<Reply>,
+    /// A RCPT was tried (accepted or not): DATA then means "no valid recipients" (554),
+    /// before any it is out of sequence (503), as Postfix and RFC 5321 3.3 tell them apart.
+    rcpt_tried: bool,
 }
 
 /// Runs a session to its end. Never panics on client input; every path answers the client.
@@ -107,6 +110,7 @@ pub async fn run(
             helo: None,
             login: None,
             trusted,
+            addr_unavailable: false,
         },
         tls: false,
     };
@@ -333,6 +337,16 @@ impl Session {
             self.error(Reply::new(503, "5.5.1", "Đã dùng TLS / TLS already active"));
             return None;
         }
+        // RFC 3207 4.2 resets the session to its start: a transaction open on our side would
+        // meet "503 nested MAIL" upstream at the next MAIL. Postfix refuses the same way.
+        if self.tx.is_some() {
+            self.error(Reply::new(
+                503,
+                "5.5.1",
+                "Giao dịch đang mở / STARTTLS not allowed inside a transaction",
+            ));
+            return None;
+        }
         self.reply(Reply::new(220, "2.0.0", "Ready to start TLS"));
         if let Err(e) = self.flush().await {
             return Some(End::Io(e));
@@ -380,35 +394,71 @@ impl Session {
             ));
             return;
         }
+        // Validate every attribute before changing anything: a malformed ADDR must not leave
+        // the client half-renamed (and so judged as the trusted proxy itself).
+        let mut addr = None;
+        let mut port = None;
+        for (k, v) in &attrs {
+            let unknown =
+                v.eq_ignore_ascii_case("[UNAVAILABLE]") || v.eq_ignore_ascii_case("[TEMPUNAVAIL]");
+            match k.as_str() {
+                "ADDR" if unknown => addr = Some(None),
+                "ADDR" => match parse_xclient_addr(v) {
+                    Some(ip) => addr = Some(Some(ip)),
+                    None => {
+                        return self.error(Reply::new(
+                            501,
+                            "5.5.4",
+                            format!("Sai địa chỉ ADDR / Bad ADDR syntax: {v}"),
+                        ))
+                    }
+                },
+                "PORT" if unknown => port = Some(0),
+                "PORT" => match v.parse::<u16>() {
+                    Ok(p) => port = Some(p),
+                    Err(_) => {
+                        return self.error(Reply::new(
+                            501,
+                            "5.5.4",
+                            format!("Sai cổng PORT / Bad PORT syntax: {v}"),
+                        ))
+                    }
+                },
+                _ => {}
+            }
+        }
         let c = &mut self.conn.client;
+        match addr {
+            Some(Some(ip)) => {
+                c.addr = SocketAddr::new(ip, c.addr.port());
+                c.addr_unavailable = false;
+            }
+            // Postfix: an unavailable address matches no network, so the client is nobody we
+            // trust, whatever the proxy's own address is.
+            Some(None) => c.addr_unavailable = true,
+            None => {}
+        }
+        if let Some(p) = port {
+            c.addr.set_port(p);
+        }
         for (k, v) in attrs {
             let unknown =
                 v.eq_ignore_ascii_case("[UNAVAILABLE]") || v.eq_ignore_ascii_case("[TEMPUNAVAIL]");
             match k.as_str() {
-                "ADDR" => {
-                    let ip = v.strip_prefix("IPV6:").unwrap_or(&v);
-                    if let Ok(ip) = ip.parse() {
-                        c.addr = SocketAddr::new(ip, c.addr.port());
-                    }
-                }
-                "PORT" => {
-                    if let Ok(p) = v.parse() {
-                        c.addr.set_port(p);
-                    }
-                }
                 "NAME" => c.name = (!unknown).then_some(v),
                 "HELO" => c.helo = (!unknown).then_some(v),
                 "LOGIN" => c.login = (!unknown && !v.is_empty()).then_some(v),
                 _ => {}
             }
         }
-        c.trusted = self
-            .rt
-            .config
-            .server
-            .trusted_networks
-            .iter()
-            .any(|n| n.contains(&c.addr.ip()));
+        c.trusted = !c.addr_unavailable
+            && self
+                .rt
+                .config
+                .server
+                .trusted_networks
+                .iter()
+                .any(|n| n.contains(&c.addr.ip()));
         // The proxy in front looked the name up already: ours would be of the proxy itself.
         if let Some(task) = self.name_lookup.take() {
             task.abort();
@@ -446,6 +496,16 @@ impl Session {
             .transactions
             .with_label_values(&[&self.conn.listener, verdict.action().as_str(), rule])
             .inc();
+    }
+}
+
+/// XCLIENT's ADDR (XCLIENT_README): an IPv4 address, or `IPV6:` and an IPv6 one.
+fn parse_xclient_addr(v: &str) -> Option<std::net::IpAddr> {
+    match v.get(..5) {
+        Some(p) if p.eq_ignore_ascii_case("IPV6:") => {
+            v[5..].parse::<std::net::Ipv6Addr>().ok().map(Into::into)
+        }
+        _ => v.parse().ok(),
     }
 }
 

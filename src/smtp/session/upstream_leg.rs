@@ -68,6 +68,7 @@ impl Session {
             esmtp: self.esmtp,
             tls: self.conn.tls,
             name_tempfail: self.name_tempfail,
+            addr_unavailable: self.conn.client.addr_unavailable,
         }
     }
 
