@@ -784,3 +784,48 @@ fn behind_smtpd_proxy_filter_a_chunking_client_is_delivered() {
         got[0]
     );
 }
+
+/// Issue 8: a Postfix with Debian's permissive defaults (`mynetworks = 127.0.0.0/8`, the
+/// percent hack and bang paths rewritten) would relay routed addresses and read a smuggled
+/// second message; through locthu it gets neither.
+#[test]
+fn permissive_postfix_behind_locthu_gets_no_routed_relay_and_no_smuggled_message() {
+    let pf = postfix_behind(
+        "mynetworks = 127.0.0.0/8\nallow_percent_hack = yes\nswap_bangpath = yes\nallow_untrusted_routing = yes\n",
+    );
+    let gw = Locthu::default().start(pf.addr());
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.2"));
+    d.cmd("EHLO attacker.example", "250");
+    d.cmd("MAIL FROM:<a@example.com>", "250");
+    for routed in [
+        "user%gmail.com@angiang.gov.vn",
+        "\"user@gmail.com\"@angiang.gov.vn",
+        "user@gmail.com@angiang.gov.vn",
+        "gmail.com!user@angiang.gov.vn",
+        "user@gmail.com\\@angiang.gov.vn",
+    ] {
+        let r = d.cmd(&format!("RCPT TO:<{routed}>"), "554 5.7.1");
+        assert!(r.contains("rule relay-denied"), "{routed}: {r}");
+    }
+    d.cmd("RCPT TO:<b@angiang.gov.vn>", "250");
+    d.cmd("DATA", "354");
+    d.send(
+        b"Subject: harmless\r\n\r\nhello\n.\r\nMAIL FROM:<giamdoc@angiang.gov.vn>\r\n\
+          RCPT TO:<ketoan@angiang.gov.vn>\r\nDATA\r\nSubject: SMUGGLED\r\n\r\nplease pay\r\n.\r\nQUIT\r\n",
+    );
+    let r = d.expect("250");
+    d.expect("221");
+    let got = pf.wait_delivered(&queue_id(&r));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        header(&got[0], "Delivered-To").as_deref(),
+        Some("b@angiang.gov.vn")
+    );
+    assert!(got[0].contains("SMUGGLED"), "the hidden lines are the body");
+    // Postfix saw one transaction from locthu, never the hidden MAIL FROM.
+    assert!(
+        !pf.log().contains("from=<giamdoc@angiang.gov.vn>"),
+        "{}",
+        pf.log()
+    );
+}
