@@ -90,6 +90,7 @@ fn conn() -> Connection {
             helo: None,
             login: None,
             trusted: false,
+            addr_unavailable: false,
         },
         tls: false,
     }
