@@ -446,6 +446,16 @@ impl Upstream {
     /// A negative reply to DATA itself is returned as the answer, not as an error.
     pub async fn send_message(&mut self, headers: &[u8], spool: &Spool) -> Result<(Reply, u64)> {
         self.read_pending().await?;
+        // Every reply read so far answered a command we sent. Bytes waiting now answer
+        // nothing (RFC 5321 section 4.2: one reply per command, in order): if they were taken
+        // for the reply to DATA or BDAT, a stray "250" would make us tell the client its
+        // message was accepted while nothing was delivered. The session is out of step.
+        self.poll_unasked();
+        if !self.rbuf.is_empty() {
+            return Err(UpstreamError::Protocol(
+                "upstream sent a reply no command asked for".into(),
+            ));
+        }
         let sent = spool.len() + headers.len() as u64;
         // One buffer per upstream session, reused for every message: a fresh 256 KiB buffer
         // per message cost more in page faults and zeroing than the rest of the relay.
@@ -459,9 +469,22 @@ impl Upstream {
                 .map(|()| "the end of BDAT")
         } else {
             match self.command("DATA", "DATA").await {
+                // RFC 5321 section 3.3: only 354 lets the text follow. Anything else here is
+                // either a refusal of a transaction whose RCPTs were all accepted or a reply
+                // out of step (a stray line read as DATA's answer): both are a failure, so
+                // the client retries (4xx) and this session is not reused.
                 Ok(reply) if reply.code != 354 => {
                     self.out = out;
-                    return Ok((reply, 0));
+                    return Err(UpstreamError::Protocol(format!(
+                        "DATA answered {} instead of 354",
+                        reply.one_line()
+                    )));
+                }
+                Ok(_) if !self.rbuf.is_empty() => {
+                    self.out = out;
+                    return Err(UpstreamError::Protocol(
+                        "upstream sent more than the 354 reply to DATA".into(),
+                    ));
                 }
                 Ok(_) => {
                     let mut stuffer = DotStuffer::default();
@@ -488,7 +511,21 @@ impl Upstream {
         )
         .await
         .map_err(|_| UpstreamError::Timeout(what))??;
+        // One reply to the end of DATA (or the last BDAT) and nothing more: a second line
+        // means the reply just read may have been a stray one, not this message's answer.
+        self.poll_unasked();
+        if !self.rbuf.is_empty() {
+            return Err(UpstreamError::Protocol(format!(
+                "upstream sent more than one reply to {what}"
+            )));
+        }
         Ok((reply, sent))
+    }
+
+    /// Reads, without waiting, whatever the upstream has already sent into `rbuf`.
+    fn poll_unasked(&mut self) {
+        use futures_util::FutureExt;
+        let _ = self.stream.read_buf(&mut self.rbuf).now_or_never();
     }
 
     /// Passes the spool through `encode` into `out`, writing whenever `out` holds `CHUNK`
