@@ -63,24 +63,51 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts `n` worker threads (`0`: one per CPU).
+    /// Starts `n` worker threads (`0`: one per CPU, at most [`crate::config::MAX_WORKERS`]).
+    ///
+    /// Each runtime is built inside its own thread and only its handle comes back: a runtime
+    /// dropped on the caller's side (say, when the OS refuses the 100th thread) would panic with
+    /// "Cannot drop a runtime in a context where blocking is not allowed", since the caller
+    /// runs inside the acceptor's runtime. Failures are errors, never panics.
     pub fn start(n: usize) -> std::io::Result<Workers> {
+        let max = crate::config::MAX_WORKERS;
         let n = if n == 0 {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1)
+                .min(max)
         } else {
             n
         };
+        if n > max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("server.workers = {n} is above the limit of {max}"),
+            ));
+        }
         let mut handles = Vec::with_capacity(n);
         for i in 0..n {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            handles.push(rt.handle().clone());
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
             std::thread::Builder::new()
                 .name(format!("locthu-worker-{i}"))
-                .spawn(move || rt.block_on(std::future::pending::<()>()))?;
+                .spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => {
+                            let _ = tx.send(Ok(rt.handle().clone()));
+                            rt.block_on(std::future::pending::<()>())
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                })?;
+            let handle = rx.recv().map_err(|_| {
+                std::io::Error::other(format!("worker thread {i} ended before its runtime ran"))
+            })??;
+            handles.push(handle);
         }
         Ok(Workers {
             handles,

@@ -90,7 +90,11 @@ pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigErrors> {
         ),
         Some(p) => (load_chain(p, 0)?, Source::File(p.to_path_buf())),
     };
-    let errors = validate(&config, &source);
+    let text = match &source {
+        Source::Embedded => Some(EMBEDDED_DEFAULT.to_string()),
+        Source::File(p) => std::fs::read_to_string(p).ok(),
+    };
+    let errors = validate(&config, &source, text.as_deref());
     if errors.is_empty() {
         Ok(Loaded { config, source })
     } else {
@@ -184,37 +188,226 @@ fn toml_error(e: &toml::de::Error, text: &str, file: &str) -> ConfigError {
     }
 }
 
-/// Checks that types alone cannot: every problem is reported, not just the first.
-fn validate(config: &Config, source: &Source) -> Vec<ConfigError> {
+/// The most worker threads `server.workers` may ask for. Each is a thread with its own
+/// runtime; far more than the CPUs only adds scheduling, and a value like 100000 exhausts the
+/// process's thread limit at start.
+pub const MAX_WORKERS: usize = 256;
+
+/// The line of the key at `path` (`server.workers`, `listener.0.upstream.address`) in `text`,
+/// from the toml parser's own spans. `None` when the key is not in this file (a default, or a
+/// value from an `extends` profile).
+fn locate(text: &str, path: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(text).ok()?;
+    let mut table: &DeTable = doc.get_ref();
+    let mut span = None;
+    let mut segs = path.split('.').peekable();
+    while let Some(seg) = segs.next() {
+        let (key, value) = table.get_key_value(seg)?;
+        span = Some(key.span());
+        let mut value = value;
+        // An array of tables: the next segment is the index.
+        if let DeValue::Array(items) = value.get_ref() {
+            if let Some(i) = segs.peek().and_then(|s| s.parse::<usize>().ok()) {
+                segs.next();
+                value = items.get(i)?;
+                span = Some(value.span());
+            }
+        }
+        match value.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => break,
+        }
+    }
+    let start = span?.start.min(text.len());
+    Some(text[..start].matches('\n').count() + 1)
+}
+
+/// RFC 5321 4.1.2 `Domain` (`sub-domain *("." sub-domain)`, each `Let-dig [Ldh-str]`) or
+/// `address-literal` (`[192.0.2.1]`, `[IPv6:2001:db8::1]`), at most 255 octets (RFC 5321
+/// 4.5.3.1.2). Anything else — a CR/LF above all — would be sent verbatim in the greeting and
+/// in EHLO, where it could end the line and inject SMTP commands or replies.
+pub fn valid_smtp_domain(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("is empty".into());
+    }
+    if s.len() > 255 {
+        return Err(format!(
+            "is {} octets long; at most 255 are allowed (RFC 5321 4.5.3.1.2)",
+            s.len()
+        ));
+    }
+    if s.chars().any(|c| c.is_control()) {
+        return Err("contains a control character such as CR or LF".into());
+    }
+    if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        let ok = match inner.get(..5) {
+            Some(p) if p.eq_ignore_ascii_case("IPv6:") => {
+                inner[5..].parse::<std::net::Ipv6Addr>().is_ok()
+            }
+            _ => inner.parse::<std::net::Ipv4Addr>().is_ok(),
+        };
+        return if ok {
+            Ok(())
+        } else {
+            Err("is not an address literal such as [192.0.2.1] or [IPv6:2001:db8::1] (RFC 5321 4.1.3)".into())
+        };
+    }
+    for label in s.split('.') {
+        let b = label.as_bytes();
+        let ldh = b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-');
+        if b.is_empty()
+            || b.len() > 63
+            || !ldh
+            || !b[0].is_ascii_alphanumeric()
+            || !b[b.len() - 1].is_ascii_alphanumeric()
+        {
+            return Err(format!(
+                "is not a domain: label `{label}` must be 1 to 63 letters, digits or inner `-` (RFC 5321 4.1.2)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `ip` is an address of this machine: loopback, unspecified (which connects to the
+/// local host), or one we can bind to.
+fn is_local(ip: std::net::IpAddr) -> bool {
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || std::net::UdpSocket::bind(std::net::SocketAddr::new(ip, 0)).is_ok()
+}
+
+/// The addresses an upstream `host:port` names, without DNS: IP literals and `localhost`.
+fn upstream_addrs(address: &str) -> Vec<std::net::SocketAddr> {
+    if let Ok(a) = address.parse::<std::net::SocketAddr>() {
+        return vec![a];
+    }
+    match address.rsplit_once(':') {
+        Some((host, port)) if host.eq_ignore_ascii_case("localhost") => match port.parse() {
+            Ok(port) => vec![
+                std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+            ],
+            Err(_) => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a connection to `up` would reach the listener bound at `listener`.
+fn reaches(up: std::net::SocketAddr, listener: std::net::SocketAddr) -> bool {
+    if up.port() != listener.port() {
+        return false;
+    }
+    if up.ip() == listener.ip() {
+        return true;
+    }
+    let (u, l) = (up.ip(), listener.ip());
+    // A wildcard listener takes every local address of its family (and [::] usually IPv4 too);
+    // an upstream of 0.0.0.0 or [::] connects to the local host.
+    (l.is_unspecified() && is_local(u)) || (u.is_unspecified() && is_local(l))
+}
+
+/// Checks that types alone cannot: every problem is reported, not just the first, each with
+/// the line of its key when the key is in the file.
+fn validate(config: &Config, source: &Source, text: Option<&str>) -> Vec<ConfigError> {
     let file = source.to_string();
     let mut errors = Vec::new();
-    let mut err = |message: String| {
+    let mut err = |path: &str, message: String| {
         errors.push(ConfigError {
             file: file.clone(),
-            line: None,
+            line: text.and_then(|t| locate(t, path)),
             message,
         })
     };
     if config.listeners.is_empty() {
-        err("at least one [[listener]] is needed".into());
+        err("listener", "at least one [[listener]] is needed".into());
+    }
+    let s = &config.server;
+    if s.workers > MAX_WORKERS {
+        err(
+            "server.workers",
+            format!(
+                "server.workers = {} is too many: use 1 to {MAX_WORKERS}, or 0 for one per CPU",
+                s.workers
+            ),
+        );
+    }
+    if let Err(e) = valid_smtp_domain(&s.hostname) {
+        let shown: String = s
+            .hostname
+            .chars()
+            .take(64)
+            .collect::<String>()
+            .escape_debug()
+            .to_string();
+        err(
+            "server.hostname",
+            format!("server.hostname `{shown}` {e}; it goes into the greeting and EHLO"),
+        );
+    }
+    let mut timeouts = vec![
+        (
+            "server.reverse_dns_timeout".to_string(),
+            s.reverse_dns_timeout,
+        ),
+        (
+            "limits.command_timeout".into(),
+            config.limits.command_timeout,
+        ),
+        ("limits.data_timeout".into(), config.limits.data_timeout),
+        (
+            "limits.end_of_data_timeout".into(),
+            config.limits.end_of_data_timeout,
+        ),
+        ("admin.probe_interval".into(), config.admin.probe_interval),
+    ];
+    for (i, l) in config.listeners.iter().enumerate() {
+        for (k, v) in [
+            ("connect_timeout", l.upstream.connect_timeout),
+            ("command_timeout", l.upstream.command_timeout),
+            ("data_timeout", l.upstream.data_timeout),
+        ] {
+            timeouts.push((format!("listener.{i}.upstream.{k}"), v));
+        }
+    }
+    for (path, v) in timeouts {
+        if v.get().is_zero() {
+            let shown = path
+                .split_once("upstream.")
+                .map(|(_, k)| format!("upstream.{k}"))
+                .unwrap_or_else(|| path.clone());
+            err(
+                &path,
+                format!("{shown} must be above zero (a zero timeout fails every wait at once)"),
+            );
+        }
     }
     let mut names = HashSet::new();
     let mut addresses = HashSet::new();
     for (i, l) in config.listeners.iter().enumerate() {
         let at = format!("listener[{i}] `{}`", l.name);
+        let key = |k: &str| format!("listener.{i}.{k}");
         if l.name.is_empty()
             || !l
                 .name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            err(format!("{at}: name must be letters, digits, `-` or `_`"));
+            err(
+                &key("name"),
+                format!("{at}: name must be letters, digits, `-` or `_`"),
+            );
         }
         if !names.insert(l.name.clone()) {
-            err(format!("{at}: duplicate listener name"));
+            err(&key("name"), format!("{at}: duplicate listener name"));
         }
         if !addresses.insert(l.address) {
-            err(format!("{at}: address {} is used twice", l.address));
+            err(
+                &key("address"),
+                format!("{at}: address {} is used twice", l.address),
+            );
         }
         if l.upstream
             .address
@@ -222,53 +415,147 @@ fn validate(config: &Config, source: &Source) -> Vec<ConfigError> {
             .and_then(|(_, p)| p.parse::<u16>().ok())
             .is_none()
         {
-            err(format!(
-                "{at}: upstream.address `{}` must be host:port",
-                l.upstream.address
-            ));
+            err(
+                &key("upstream.address"),
+                format!(
+                    "{at}: upstream.address `{}` must be host:port",
+                    l.upstream.address
+                ),
+            );
+        }
+        // An upstream that is one of our own listeners makes every accepted mail (and every
+        // readiness probe) loop back into locthu, opening sessions until the limits are hit.
+        for up in upstream_addrs(&l.upstream.address) {
+            if let Some(own) = config.listeners.iter().find(|o| reaches(up, o.address)) {
+                err(
+                    &key("upstream.address"),
+                    format!(
+                        "{at}: upstream.address `{}` is locthu's own listener `{}` ({}); mail would loop back into locthu",
+                        l.upstream.address, own.name, own.address
+                    ),
+                );
+                break;
+            }
         }
         if let Some(tls) = &l.tls {
             for (what, p) in [("cert", &tls.cert), ("key", &tls.key)] {
                 let p = source.base_dir().join(p);
                 if let Err(e) = std::fs::metadata(&p) {
-                    err(format!("{at}: tls.{what} {}: {e}", p.display()));
+                    err(
+                        &key(&format!("tls.{what}")),
+                        format!("{at}: tls.{what} {}: {e}", p.display()),
+                    );
                 }
             }
         }
         if let Some(ca) = &l.upstream.tls_ca {
             let p = source.base_dir().join(ca);
             if let Err(e) = std::fs::metadata(&p) {
-                err(format!("{at}: upstream.tls_ca {}: {e}", p.display()));
+                err(
+                    &key("upstream.tls_ca"),
+                    format!("{at}: upstream.tls_ca {}: {e}", p.display()),
+                );
             }
         }
     }
     for d in &config.server.internal_domains {
         let bare = d.trim_start_matches('.');
         if bare.is_empty() || bare.contains(['@', ' ', '/']) {
-            err(format!("server.internal_domains: `{d}` is not a domain"));
+            err(
+                "server.internal_domains",
+                format!("server.internal_domains: `{d}` is not a domain"),
+            );
         }
     }
     let l = &config.limits;
     if l.command_line_length < 512 {
-        err("limits.command_line_length must be at least 512 (RFC 5321 4.5.3.1.4)".into());
+        err(
+            "limits.command_line_length",
+            "limits.command_line_length must be at least 512 (RFC 5321 4.5.3.1.4)".into(),
+        );
     }
     if l.data_line_length < 1000 {
-        err("limits.data_line_length must be at least 1000 (RFC 5321 4.5.3.1.6)".into());
+        err(
+            "limits.data_line_length",
+            "limits.data_line_length must be at least 1000 (RFC 5321 4.5.3.1.6)".into(),
+        );
     }
-    if l.message_size.bytes() == 0
-        || l.max_recipients == 0
-        || l.max_connections == 0
-        || l.max_connections_per_ip == 0
-    {
-        err("limits: message_size, max_recipients, max_connections and max_connections_per_ip must be above zero".into());
+    for (k, zero) in [
+        ("message_size", l.message_size.bytes() == 0),
+        ("max_recipients", l.max_recipients == 0),
+        ("max_connections", l.max_connections == 0),
+        ("max_connections_per_ip", l.max_connections_per_ip == 0),
+    ] {
+        if zero {
+            err(
+                &format!("limits.{k}"),
+                format!("limits.{k} must be above zero"),
+            );
+        }
     }
     if !config.admin.listen.is_empty()
         && config.admin.listen.parse::<std::net::SocketAddr>().is_err()
     {
-        err(format!(
-            "admin.listen `{}` must be ip:port (or \"\" to disable)",
-            config.admin.listen
-        ));
+        err(
+            "admin.listen",
+            format!(
+                "admin.listen `{}` must be ip:port (or \"\" to disable)",
+                config.admin.listen
+            ),
+        );
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_domains() {
+        for ok in [
+            "mx.angiang.gov.vn",
+            "localhost",
+            "a-b.c9",
+            "[192.0.2.1]",
+            "[IPv6:2001:db8::1]",
+        ] {
+            assert!(valid_smtp_domain(ok).is_ok(), "{ok}");
+        }
+        let long = format!("{}.vn", "a.".repeat(200));
+        for bad in [
+            "",
+            "mx\r\n250 ok",
+            "-mx.vn",
+            "mx-.vn",
+            "mx..vn",
+            "mx_1.vn",
+            "[1.2.3]",
+            "[::1]",
+            long.as_str(),
+        ] {
+            assert!(valid_smtp_domain(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn locate_finds_keys_in_arrays_of_tables() {
+        let t = "[server]\nworkers = 1\n\n[[listener]]\nname = \"a\"\n[[listener]]\nname = \"b\"\n[listener.upstream]\naddress = \"x\"\n";
+        assert_eq!(locate(t, "server.workers"), Some(2));
+        assert_eq!(locate(t, "listener.1.upstream.address"), Some(9));
+        assert_eq!(locate(t, "listener.0.name"), Some(5));
+        assert_eq!(locate(t, "limits.data_timeout"), None);
+    }
+
+    #[test]
+    fn upstream_loops() {
+        let l: std::net::SocketAddr = "0.0.0.0:2525".parse().unwrap();
+        assert!(reaches("127.0.0.1:2525".parse().unwrap(), l));
+        assert!(!reaches("127.0.0.1:25".parse().unwrap(), l));
+        assert!(reaches(
+            "0.0.0.0:2525".parse().unwrap(),
+            "127.0.0.1:2525".parse().unwrap()
+        ));
+        assert!(!reaches("192.0.2.1:2525".parse().unwrap(), l));
+    }
 }

@@ -4,6 +4,9 @@ mod load;
 mod model;
 mod units;
 
-pub use load::{load, parse_str, ConfigError, ConfigErrors, Loaded, Source, EMBEDDED_DEFAULT};
+pub use load::{
+    load, parse_str, valid_smtp_domain, ConfigError, ConfigErrors, Loaded, Source,
+    EMBEDDED_DEFAULT, MAX_WORKERS,
+};
 pub use model::*;
 pub use units::{ByteSize, Span};

@@ -106,7 +106,8 @@ fn default_hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+        // A machine name that is not a valid SMTP domain must not make the default unusable.
+        .filter(|s| super::valid_smtp_domain(s).is_ok())
         .unwrap_or_else(|| "locthu.localdomain".to_string())
 }
 
