@@ -427,10 +427,11 @@ fn chunking_bdat_delivers_the_same_message_and_stays_in_step() {
     let mut d = Dialog::open(gw.addr);
     let ehlo = d.cmd("EHLO client.example", "250");
     assert!(ehlo.contains("CHUNKING"), "{ehlo}");
-    // Without recipients the chunk is still read whole, then refused.
+    // Without recipients the chunk is still read whole, then refused: 503, since no RCPT
+    // was even tried (RFC 5321 4.1.1.4; 554 is for "all recipients refused").
     d.cmd("MAIL FROM:<a@angiang.gov.vn>", "250");
     d.send(b"BDAT 9 LAST\r\nRSET\r\nxyz");
-    d.expect("554 5.5.1");
+    d.expect("503 5.5.1");
     d.cmd("RSET", "250");
     let part1 = "Subject: chunks\r\n\r\n.a line with a dot\r\n";
     let part2 = "QUIT\r\nlast line\r\n";
