@@ -5,6 +5,7 @@ pub mod admin;
 pub mod checks;
 pub mod clamd;
 pub mod config;
+pub mod conns;
 pub mod engine;
 pub mod inspect;
 pub mod metrics;

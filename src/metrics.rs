@@ -14,6 +14,10 @@ pub struct Metrics {
     pub connections_total: IntCounterVec,
     pub connections_active: IntGaugeVec,
     pub connections_refused: IntCounterVec,
+    /// Sessions we ended because the client was too slow: `timeout` (a command line or DATA
+    /// record past its deadline), `write_timeout` (our replies unread), `evicted` (idle longest
+    /// when the connection limit was reached).
+    pub connections_cut: IntCounterVec,
     pub transactions: IntCounterVec,
     pub bytes: IntCounterVec,
     pub upstream_errors: IntCounterVec,
@@ -56,6 +60,14 @@ impl Metrics {
                 Opts::new(
                     "locthu_connections_refused_total",
                     "Client connections refused by a limit",
+                ),
+                &["listener", "reason"],
+            )
+            .expect("metric"),
+            connections_cut: IntCounterVec::new(
+                Opts::new(
+                    "locthu_connections_cut_total",
+                    "Client sessions closed by locthu for being too slow or idle at the limit",
                 ),
                 &["listener", "reason"],
             )
@@ -143,6 +155,7 @@ impl Metrics {
             Box::new(m.connections_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(m.connections_active.clone()),
             Box::new(m.connections_refused.clone()),
+            Box::new(m.connections_cut.clone()),
             Box::new(m.transactions.clone()),
             Box::new(m.bytes.clone()),
             Box::new(m.upstream_errors.clone()),

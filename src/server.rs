@@ -1,12 +1,10 @@
 //! The gateway's life: listeners, connection limits, config reloads and graceful shutdown.
 //! `main.rs` binds the sockets and wires the signals; everything here takes them injected.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -16,6 +14,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::{self, ConfigErrors, Loaded};
+use crate::conns::{ConnTracker, Refusal};
 use crate::metrics::metrics;
 use crate::runtime::Runtime;
 use crate::smtp::session::{self, Phase};
@@ -127,7 +126,6 @@ pub struct Gateway {
     workers: Workers,
     phase: watch::Sender<Phase>,
     conns: ConnTracker,
-    next_id: AtomicU64,
     config_path: Option<PathBuf>,
     overrides: Overrides,
 }
@@ -144,7 +142,6 @@ impl Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             phase: watch::channel(Phase::Running).0,
             conns: ConnTracker::default(),
-            next_id: AtomicU64::new(1),
             config_path,
             overrides,
         })
@@ -156,7 +153,7 @@ impl Gateway {
 
     /// Connections open now, all listeners together.
     pub fn active_connections(&self) -> usize {
-        self.conns.total.load(Ordering::Relaxed)
+        self.conns.total()
     }
 
     /// Reads the config again and swaps it in if it is valid; otherwise keeps the running one.
@@ -259,16 +256,17 @@ impl Gateway {
             };
             let rt = self.runtime.load_full();
             let limits = &rt.config.limits;
-            let guard = match self.conns.admit(
+            let slot = match self.conns.admit(
                 peer.ip(),
+                rt.config.per_ip_exempt(peer.ip()),
                 limits.max_connections,
                 limits.max_connections_per_ip,
             ) {
-                Ok(g) => g,
+                Ok(s) => s,
                 Err(reason) => {
                     metrics()
                         .connections_refused
-                        .with_label_values(&[&name, reason])
+                        .with_label_values(&[&name, reason.as_str()])
                         .inc();
                     tokio::spawn(refuse(tcp, reason));
                     continue;
@@ -277,7 +275,6 @@ impl Gateway {
             let Some(role) = rt.listeners.get(&*name).map(|l| l.role) else {
                 continue;
             };
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             metrics()
                 .connections_total
                 .with_label_values(&[&name])
@@ -294,10 +291,9 @@ impl Gateway {
                 }
             };
             self.workers.pick().spawn(async move {
-                let _guard = guard;
                 // The socket moves to this worker's reactor; it is already non-blocking.
                 if let Ok(tcp) = TcpStream::from_std(tcp) {
-                    session::run(tcp, peer, id, name, role, rt, phase).await;
+                    session::run(tcp, peer, name, role, rt, phase, slot).await;
                 }
                 active.dec();
             });
@@ -337,66 +333,14 @@ impl Gateway {
     }
 }
 
-async fn refuse(mut tcp: TcpStream, reason: &'static str) {
+async fn refuse(mut tcp: TcpStream, reason: Refusal) {
     let text = match reason {
-        "per_ip" => "421 4.7.0 Quá nhiều kết nối từ địa chỉ của bạn / Too many connections from your address\r\n",
-        _ => "421 4.3.2 Máy chủ quá tải, thử lại sau / Too many connections, try again later\r\n",
+        Refusal::PerIp => "421 4.7.0 Quá nhiều kết nối từ địa chỉ của bạn / Too many connections from your address\r\n",
+        Refusal::Total => "421 4.3.2 Máy chủ quá tải, thử lại sau / Too many connections, try again later\r\n",
     };
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = tcp.write_all(text.as_bytes()).await;
         let _ = tcp.shutdown().await;
     })
     .await;
-}
-
-/// Counts connections in total and per client IP.
-#[derive(Default)]
-struct ConnTracker {
-    total: Arc<AtomicUsize>,
-    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-/// Releases one connection's slots when the session ends.
-struct ConnGuard {
-    ip: IpAddr,
-    total: Arc<AtomicUsize>,
-    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-impl ConnTracker {
-    fn admit(
-        &self,
-        ip: IpAddr,
-        max_total: usize,
-        max_per_ip: usize,
-    ) -> Result<ConnGuard, &'static str> {
-        let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if self.total.load(Ordering::Relaxed) >= max_total {
-            return Err("total");
-        }
-        let n = per_ip.entry(ip).or_insert(0);
-        if *n >= max_per_ip {
-            return Err("per_ip");
-        }
-        *n += 1;
-        self.total.fetch_add(1, Ordering::Relaxed);
-        Ok(ConnGuard {
-            ip,
-            total: self.total.clone(),
-            per_ip: self.per_ip.clone(),
-        })
-    }
-}
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                per_ip.remove(&self.ip);
-            }
-        }
-        self.total.fetch_sub(1, Ordering::Relaxed);
-    }
 }

@@ -350,9 +350,18 @@ fn limits_on_recipients_connections_and_headers() {
         r.starts_with("552 5.3.4") && r.contains("header-size"),
         "{r}"
     );
-    // A third connection from the same address is refused with 421; the first two work.
-    let _second = Dialog::open(gw.addr);
-    let mut third = std::net::TcpStream::connect(gw.addr).unwrap();
+    // From an untrusted address (trusted_networks are not counted per IP), a third
+    // connection is refused with 421; the first two work.
+    let _first = Dialog::open_from(gw.addr, Some("127.0.0.2"));
+    let _second = Dialog::open_from(gw.addr, Some("127.0.0.2"));
+    let mut third = {
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let src: std::net::SocketAddr = "127.0.0.2:0".parse().unwrap();
+        sock.bind(&src.into()).unwrap();
+        sock.connect(&gw.addr.into()).unwrap();
+        std::net::TcpStream::from(sock)
+    };
     third
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();

@@ -362,6 +362,7 @@ fn validate(config: &Config, source: &Source, text: Option<&str>) -> Vec<ConfigE
             config.limits.end_of_data_timeout,
         ),
         ("admin.probe_interval".into(), config.admin.probe_interval),
+        ("limits.stress_timeout".into(), config.limits.stress_timeout),
     ];
     for (i, l) in config.listeners.iter().enumerate() {
         for (k, v) in [
@@ -478,6 +479,15 @@ fn validate(config: &Config, source: &Source, text: Option<&str>) -> Vec<ConfigE
         err(
             "limits.data_line_length",
             "limits.data_line_length must be at least 1000 (RFC 5321 4.5.3.1.6)".into(),
+        );
+    }
+    if !(1..=100).contains(&l.stress_at) {
+        err(
+            "limits.stress_at",
+            format!(
+                "limits.stress_at = {} must be a percentage of max_connections, 1 to 100",
+                l.stress_at
+            ),
         );
     }
     for (k, zero) in [

@@ -44,6 +44,21 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// Whether connections from `ip` escape `limits.max_connections_per_ip`.
+    pub fn per_ip_exempt(&self, ip: std::net::IpAddr) -> bool {
+        match &self.limits.per_ip_exceptions {
+            Some(nets) => nets.iter().any(|n| n.contains(&ip)),
+            None => self
+                .server
+                .trusted_networks
+                .iter()
+                .chain(&self.server.proxy_peers)
+                .any(|n| n.contains(&ip)),
+        }
+    }
+}
+
 /// Identity, trust and storage.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -224,6 +239,17 @@ pub struct Limits {
     pub max_connections: usize,
     /// Simultaneous client connections from one IP address.
     pub max_connections_per_ip: usize,
+    /// Clients not counted per IP. Unset: `trusted_networks` and `proxy_peers`, as Postfix
+    /// exempts `$mynetworks` (`smtpd_client_event_limit_exceptions`): behind
+    /// `smtpd_proxy_filter` every session comes from Postfix's own address. A proxy peer's
+    /// sessions are counted under the real client it names with XCLIENT or XFORWARD.
+    pub per_ip_exceptions: Option<Vec<IpNet>>,
+    /// With connections at `stress_at` percent of `max_connections` or more, each command
+    /// line and each DATA record must arrive within `stress_timeout` (Postfix's
+    /// `smtpd_timeout = ${stress?10}{300}`), so idle clients free their slots first.
+    pub stress_timeout: Span,
+    /// See `stress_timeout`; 1 to 100.
+    pub stress_at: u8,
     /// Errors (bad or out-of-order commands) before the session is closed with 421.
     pub max_bad_commands: u32,
 }
@@ -241,6 +267,9 @@ impl Default for Limits {
             end_of_data_timeout: Span::secs(90),
             max_connections: 500,
             max_connections_per_ip: 50,
+            per_ip_exceptions: None,
+            stress_timeout: Span::secs(10),
+            stress_at: 80,
             max_bad_commands: 20,
         }
     }

@@ -1,5 +1,6 @@
 //! The message itself: DATA and BDAT, the checks at the end of it, and delivery.
 
+use super::io::DataClock;
 use super::*;
 
 impl Session {
@@ -69,7 +70,7 @@ impl Session {
         }
         let mut left = size;
         let mut spool_error = None;
-        let data_timeout = self.rt.config.limits.data_timeout.get();
+        let mut clock = DataClock::start();
         loop {
             let n = left.min(self.rbuf.len() as u64) as usize;
             let chunk = self.rbuf.split_to(n);
@@ -88,7 +89,7 @@ impl Session {
             if left == 0 {
                 break;
             }
-            if let Err(end) = self.read_more(data_timeout).await {
+            if let Err(end) = self.read_data(&mut clock).await {
                 self.abort_tx().await;
                 return Some(end);
             }
@@ -341,7 +342,7 @@ impl Session {
 
     /// Reads DATA into the spool until CRLF.CRLF.
     pub(super) async fn receive_data(&mut self, mut decoder: DataDecoder) -> Result<Received, End> {
-        let data_timeout = self.rt.config.limits.data_timeout.get();
+        let mut clock = DataClock::start();
         self.spool.clear();
         let mut spool_error = None;
         loop {
@@ -363,7 +364,7 @@ impl Session {
             if fed.done {
                 break;
             }
-            self.read_more(data_timeout).await?;
+            self.read_data(&mut clock).await?;
         }
         if let Some(e) = spool_error {
             warn!(conn = self.conn.id, error = %e, "cannot spool message");

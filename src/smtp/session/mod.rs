@@ -22,6 +22,7 @@ use super::stream::Stream;
 use super::upstream::{ClientIdentity, Upstream, UpstreamError};
 use super::Reply;
 use crate::config::BareLf;
+use crate::conns::Slot;
 use crate::engine::{
     rule, Action, Bilingual, Client, Connection, Envelope, Finding, Role, Verdict,
 };
@@ -55,6 +56,12 @@ enum End {
     Desync,
     ClientGone,
     Timeout,
+    /// The client did not read our replies within the deadline.
+    WriteTimeout,
+    /// Idle longest when the connection limit was reached (see `conns`).
+    Evicted,
+    /// The real client named by XCLIENT is at its per-IP connection limit.
+    PerIpLimit,
     TooManyErrors,
     Shutdown,
     Io(std::io::Error),
@@ -81,12 +88,13 @@ struct Tx {
 pub async fn run(
     tcp: TcpStream,
     peer: SocketAddr,
-    id: u64,
     listener: Arc<str>,
     role: Role,
     rt: Arc<Runtime>,
     phase: watch::Receiver<Phase>,
+    slot: Slot,
 ) {
+    let id = slot.id();
     let _ = tcp.set_nodelay(true);
     let trusted = rt
         .config
@@ -137,9 +145,24 @@ pub async fn run(
         phase,
         spool,
         idle: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
+        slot,
     };
     let end = s.serve().await;
-    let _ = s.flush().await;
+    if !matches!(end, End::WriteTimeout) {
+        let _ = s.flush().await;
+    }
+    let cut = match &end {
+        End::Timeout => Some("timeout"),
+        End::WriteTimeout => Some("write_timeout"),
+        End::Evicted => Some("evicted"),
+        _ => None,
+    };
+    if let Some(reason) = cut {
+        metrics()
+            .connections_cut
+            .with_label_values(&[&listener, reason])
+            .inc();
+    }
     if let UpSlot::Ready(up, _) = std::mem::replace(&mut s.upstream, UpSlot::None) {
         up.quit().await;
     }
@@ -177,6 +200,8 @@ struct Session {
     spool: Spool,
     /// The deadline of the current wait for the client (see `read_more`).
     idle: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// This connection's place in the connection limits.
+    slot: Slot,
 }
 
 enum Input {
@@ -286,8 +311,8 @@ impl Session {
             )),
             Command::Bdat { size, last } => return self.bdat(size, last).await,
             Command::StartTls => return self.starttls().await,
-            Command::Xclient(attrs) => self.xclient(attrs, true).await,
-            Command::Xforward(attrs) => self.xclient(attrs, false).await,
+            Command::Xclient(attrs) => return self.xclient(attrs, true).await,
+            Command::Xforward(attrs) => return self.xclient(attrs, false).await,
         }
         None
     }
@@ -348,8 +373,8 @@ impl Session {
             return None;
         }
         self.reply(Reply::new(220, "2.0.0", "Ready to start TLS"));
-        if let Err(e) = self.flush().await {
-            return Some(End::Io(e));
+        if let Err(end) = self.flush().await {
+            return Some(end);
         }
         // RFC 3207 6 (CVE-2011-0411): anything pipelined after STARTTLS was sent in clear and
         // must not be taken as a command of the encrypted session.
@@ -381,10 +406,10 @@ impl Session {
 
     /// XCLIENT (session-wide, resets like a new connection) or XFORWARD (attributes for the
     /// next transaction) from a trusted proxy in front of us.
-    async fn xclient(&mut self, attrs: Vec<(String, String)>, is_xclient: bool) {
+    async fn xclient(&mut self, attrs: Vec<(String, String)>, is_xclient: bool) -> Option<End> {
         if !self.proxy_peer {
             self.error(Reply::new(550, "5.7.0", "Không được phép / Not authorized"));
-            return;
+            return None;
         }
         if self.tx.is_some() {
             self.error(Reply::new(
@@ -392,7 +417,7 @@ impl Session {
                 "5.5.1",
                 "Giao dịch đang mở / Transaction in progress",
             ));
-            return;
+            return None;
         }
         // Validate every attribute before changing anything: a malformed ADDR must not leave
         // the client half-renamed (and so judged as the trusted proxy itself).
@@ -406,25 +431,45 @@ impl Session {
                 "ADDR" => match parse_xclient_addr(v) {
                     Some(ip) => addr = Some(Some(ip)),
                     None => {
-                        return self.error(Reply::new(
+                        self.error(Reply::new(
                             501,
                             "5.5.4",
                             format!("Sai địa chỉ ADDR / Bad ADDR syntax: {v}"),
-                        ))
+                        ));
+                        return None;
                     }
                 },
                 "PORT" if unknown => port = Some(0),
                 "PORT" => match v.parse::<u16>() {
                     Ok(p) => port = Some(p),
                     Err(_) => {
-                        return self.error(Reply::new(
+                        self.error(Reply::new(
                             501,
                             "5.5.4",
                             format!("Sai cổng PORT / Bad PORT syntax: {v}"),
-                        ))
+                        ));
+                        return None;
                     }
                 },
                 _ => {}
+            }
+        }
+        // The per-IP limit counts the real client, not the proxy: behind smtpd_proxy_filter
+        // every session comes from Postfix's address, and Postfix names the client with
+        // XFORWARD in a session of its own per client session (SMTPD_PROXY_README).
+        if let Some(Some(ip)) = addr {
+            let config = &self.rt.config;
+            let (exempt, max) = (
+                config.per_ip_exempt(ip),
+                config.limits.max_connections_per_ip,
+            );
+            if self.slot.rekey(ip, exempt, max).is_err() {
+                self.reply(Reply::new(
+                    421,
+                    "4.7.0",
+                    "Quá nhiều kết nối từ địa chỉ của bạn / Too many connections from your address",
+                ));
+                return Some(End::PerIpLimit);
             }
         }
         let c = &mut self.conn.client;
@@ -472,7 +517,8 @@ impl Session {
         let verdict = self.rt.engine.connect(&self.conn);
         if let Some(reply) = verdict.refusal() {
             self.count(&verdict);
-            return self.reply(reply);
+            self.reply(reply);
+            return None;
         }
         if is_xclient {
             self.greeted = false;
@@ -481,6 +527,7 @@ impl Session {
         } else {
             self.reply(Reply::new(250, "2.0.0", "Ok"));
         }
+        None
     }
 
     fn phase(&self) -> Phase {
