@@ -238,6 +238,15 @@ impl Session {
             self.rset_upstream().await;
             return (reply, None);
         }
+        let restored = tokio::time::timeout_at(deadline, self.restore_envelope(tx))
+            .await
+            .unwrap_or_else(|_| {
+                self.drop_upstream();
+                Err(UpstreamError::Timeout("the end-of-data deadline").client_reply())
+            });
+        if let Err(reply) = restored {
+            return (reply, None);
+        }
         let headers = tag_headers(verdict, &self.rt.config.server.hostname);
         let UpSlot::Ready(up, _) = &mut self.upstream else {
             return (

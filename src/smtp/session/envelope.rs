@@ -68,6 +68,7 @@ impl Session {
                         started: Instant::now(),
                         mail_refused: None,
                         rcpt_tried: false,
+                        mail_line: line,
                     });
                 }
                 self.relay(reply);

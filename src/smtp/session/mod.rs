@@ -79,6 +79,9 @@ struct Tx {
     started: Instant,
     /// The upstream refused the pipelined MAIL FROM: every RCPT gets that answer.
     mail_refused: Option<Reply>,
+    /// The MAIL FROM line sent upstream, to replay on a new upstream session at the end of
+    /// DATA if the first one was closed meanwhile (see `Session::restore_envelope`).
+    mail_line: String,
     /// A RCPT was tried (accepted or not): DATA then means "no valid recipients" (554),
     /// before any it is out of sequence (503), as Postfix and RFC 5321 3.3 tell them apart.
     rcpt_tried: bool,
@@ -225,7 +228,8 @@ impl Session {
         }
         let greeting = format!("{} ESMTP locthu", self.rt.config.server.hostname);
         self.reply(Reply::plain(220, vec![greeting]));
-        self.start_upstream();
+        // The upstream session opens at the first MAIL FROM, as Postfix's smtpd_proxy_filter
+        // does: a connection that never sends mail costs the upstream nothing.
         if self.rt.config.server.reverse_dns {
             let ip = self.conn.client.addr.ip();
             let limit = self.rt.config.server.reverse_dns_timeout.get();

@@ -47,6 +47,66 @@ impl Session {
         Ok(Ok(up))
     }
 
+    /// At the end of DATA, makes sure an upstream session holds the transaction's envelope.
+    ///
+    /// The session that took MAIL and RCPT may have been closed while the client sent the
+    /// body, which is spooled before anything goes upstream: Postfix's `smtpd_timeout` (300 s,
+    /// 10 s under stress) runs meanwhile. Then a new session gets MAIL and every accepted RCPT
+    /// again. The client already heard 250 for each recipient, so any other answer than the
+    /// first time makes the whole message a 451: never a delivery to only some of them.
+    pub(super) async fn restore_envelope(&mut self, tx: &Tx) -> Result<(), Reply> {
+        if let UpSlot::Ready(up, _) = &mut self.upstream {
+            if up.is_alive().await {
+                return Ok(());
+            }
+        }
+        info!(
+            conn = self.conn.id,
+            "upstream session closed during the message; replaying MAIL and RCPT on a new one"
+        );
+        self.drop_upstream();
+        let result = self.replay(tx).await;
+        if let Err(why) = &result {
+            warn!(conn = self.conn.id, error = %why, "cannot restore the envelope upstream");
+            self.drop_upstream();
+        }
+        result.map_err(|why| {
+            Reply::new(
+                451,
+                "4.4.2",
+                format!("Mất phiên với máy chủ phía sau, thử lại sau / Upstream session lost, try again later ({why})"),
+            )
+        })
+    }
+
+    async fn replay(&mut self, tx: &Tx) -> Result<(), String> {
+        let up = match self.ready_upstream().await {
+            Ok(Ok(up)) => up,
+            Ok(Err(refusal)) => return Err(refusal.one_line()),
+            Err(e) => {
+                self.count_upstream_error(&e);
+                return Err(e.to_string());
+            }
+        };
+        match up.mail(&tx.mail_line).await {
+            Ok(Some(r)) if !r.is_positive() => return Err(format!("MAIL: {}", r.one_line())),
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        for rcpt in &tx.env.rcpts {
+            let reply = up.command(&format!("RCPT TO:<{rcpt}>"), "RCPT").await;
+            if let Some(r) = up.take_mail_refusal() {
+                return Err(format!("MAIL: {}", r.one_line()));
+            }
+            match reply {
+                Ok(r) if r.is_positive() => {}
+                Ok(r) => return Err(format!("RCPT <{rcpt}>: {}", r.one_line())),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(())
+    }
+
     /// Waits for the reverse lookup started at connect (it is bounded by its own timeout).
     pub(super) async fn settle_reverse_name(&mut self) {
         let Some(task) = self.name_lookup.take() else {
@@ -72,8 +132,7 @@ impl Session {
         }
     }
 
-    /// Connects to the upstream in the background while the client says EHLO, so the first
-    /// MAIL FROM does not pay for the upstream's greeting and EHLO.
+    /// Starts connecting to the upstream (its greeting, EHLO and STARTTLS) in a task.
     pub(super) fn start_upstream(&mut self) {
         let settings = self.listener().upstream.clone();
         self.upstream = UpSlot::Connecting(tokio::spawn(Upstream::connect(settings)));
