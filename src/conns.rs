@@ -10,13 +10,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::Notify;
-
-/// A session must have waited this long for its command before it may be evicted: a client
-/// between two commands of a normal dialogue waits milliseconds, a dribbling one seconds.
-const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Why a new connection was refused, as the metric label and the reply chosen by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,14 +87,15 @@ impl ConnTracker {
             return Err(Refusal::PerIp);
         }
         if inner.total.load(Ordering::Relaxed) - st.evicting >= max_total {
-            let now = Instant::now();
+            // A client in the middle of a normal dialogue began its wait a moment ago, after
+            // our last reply; a dribbling or silent one began it when it connected.
             let victim = st
                 .slots
                 .values()
                 .filter(|s| !s.evicted.load(Ordering::Relaxed))
                 .filter_map(|s| {
                     let since = (*s.waiting_since.lock().unwrap_or_else(|p| p.into_inner()))?;
-                    (now.duration_since(since) >= EVICTABLE_AFTER).then_some((since, s))
+                    Some((since, s))
                 })
                 .min_by_key(|(since, _)| *since)
                 .map(|(_, s)| s.clone());
@@ -232,6 +229,7 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([127, 0, 0, last])
@@ -262,13 +260,16 @@ mod tests {
         let t = ConnTracker::default();
         let busy = t.admit(ip(3), false, 2, 5).unwrap();
         let idle = t.admit(ip(4), false, 2, 5).unwrap();
-        // Nobody idle long enough: refused.
-        idle.waiting();
+        // Nobody waiting for a command: refused.
         assert_eq!(t.admit(ip(5), false, 2, 5).err(), Some(Refusal::Total));
+        // Both waiting: the one waiting longer goes.
+        idle.waiting();
         *idle.lock_since() = Some(Instant::now() - Duration::from_secs(30));
+        busy.waiting();
         let newcomer = t.admit(ip(5), false, 2, 5).unwrap();
         assert!(idle.shared.evicted.load(Ordering::Relaxed));
         assert!(!busy.shared.evicted.load(Ordering::Relaxed));
+        busy.working();
         // The evicted slot is on its way out: it is not evicted twice, and there is no room.
         assert_eq!(t.admit(ip(6), false, 2, 5).err(), Some(Refusal::Total));
         drop(idle);
