@@ -124,3 +124,13 @@ fn serve_with_too_many_workers_exits_with_a_clear_error() {
     assert!(out.contains("server.workers = 100000"), "{out}");
     assert!(!out.contains("panicked"), "{out}");
 }
+
+#[test]
+fn wrong_values_in_several_sections_are_reported_together() {
+    let out = refused(
+        &format!("[server]\nworkers = \"many\"\n{LISTENER}[limits]\nmax_recipients = -1\n"),
+        2,
+        "invalid type",
+    );
+    assert!(out.contains("site.toml:10: "), "{out}");
+}

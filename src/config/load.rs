@@ -107,6 +107,67 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigError> {
     toml::from_str::<Config>(text).map_err(|e| toml_error(&e, text, file))
 }
 
+/// Like [`parse_str`], but a document that is valid TOML with wrong values in several
+/// sections gets one error per section, not only the first: serde stops at the first error,
+/// so each top-level section is also parsed alone, the other lines blanked so that line
+/// numbers stay true. (A TOML syntax error stops the parser itself: it is reported alone.)
+fn parse_all(text: &str, file: &str) -> Result<Config, ConfigErrors> {
+    let first = match toml::from_str::<Config>(text) {
+        Ok(c) => return Ok(c),
+        Err(e) => toml_error(&e, text, file),
+    };
+    if toml::from_str::<toml::Table>(text).is_err() {
+        return Err(ConfigErrors(vec![first]));
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut group_of = Vec::with_capacity(lines.len());
+    let mut current = String::new();
+    for l in &lines {
+        if let Some(name) = table_header(l) {
+            current = name;
+        }
+        group_of.push(current.clone());
+    }
+    let mut groups: Vec<&String> = group_of.iter().collect();
+    groups.dedup();
+    let mut seen = HashSet::new();
+    let mut errors = Vec::new();
+    for g in groups {
+        if !seen.insert(g) {
+            continue;
+        }
+        let masked: Vec<&str> = lines
+            .iter()
+            .zip(&group_of)
+            .map(|(l, lg)| if lg == g { *l } else { "" })
+            .collect();
+        let masked = masked.join("\n");
+        if let Err(e) = toml::from_str::<Config>(&masked) {
+            errors.push(toml_error(&e, &masked, file));
+        }
+    }
+    if errors.is_empty() {
+        errors.push(first);
+    }
+    Err(ConfigErrors(errors))
+}
+
+/// The first segment of a `[table]` or `[[array]]` header line (our tables have bare names).
+fn table_header(line: &str) -> Option<String> {
+    let l = line.trim();
+    let l = l.split_once('#').map_or(l, |(h, _)| h).trim_end();
+    let inner = l
+        .strip_prefix("[[")
+        .and_then(|r| r.strip_suffix("]]"))
+        .or_else(|| l.strip_prefix('[').and_then(|r| r.strip_suffix(']')))?;
+    let name = inner.split('.').next()?.trim();
+    (!name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    .then(|| name.to_string())
+}
+
 const MAX_EXTENDS: usize = 8;
 
 /// Reads `path` and the profiles it extends, merging tables so the extending file wins key by
@@ -144,7 +205,7 @@ fn chain_table(
         }]));
     }
     let text = read(path)?;
-    let own = parse_str(&text, &file).map_err(|e| ConfigErrors(vec![e]))?;
+    let own = parse_all(&text, &file)?;
     let mut table: toml::Table =
         toml::from_str(&text).map_err(|e| ConfigErrors(vec![toml_error(&e, &text, &file)]))?;
     let Some(toml::Value::String(parent)) = table.remove("extends") else {
@@ -555,6 +616,16 @@ mod tests {
         assert_eq!(locate(t, "listener.1.upstream.address"), Some(9));
         assert_eq!(locate(t, "listener.0.name"), Some(5));
         assert_eq!(locate(t, "limits.data_timeout"), None);
+    }
+
+    #[test]
+    fn wrong_values_in_several_sections_are_all_reported() {
+        let t = "[server]\nworkers = \"many\"\n\n[[listener]]\nname = \"a\"\n[listener.upstream]\nconnect_timeout = 5\n[limits]\nmax_recipients = -1\n";
+        let errs = parse_all(t, "f.toml").unwrap_err().0;
+        let lines: Vec<_> = errs.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![Some(2), Some(7), Some(9)], "{errs:?}");
+        assert_eq!(table_header("[[listener]] # one"), Some("listener".into()));
+        assert_eq!(table_header("  [\"a\", \"b\"],"), None);
     }
 
     #[test]
