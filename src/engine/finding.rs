@@ -24,6 +24,36 @@ pub mod rule {
     pub const CHECK_TIMEOUT: &str = "check-timeout";
     /// No scanner could judge the message (a transient cause, unlike `unscannable`).
     pub const UNSCANNED: &str = "unscanned";
+
+    /// Which rule names the decision when several findings take the same action: the most
+    /// specific and the most serious for the sender to hear first (a virus before the size
+    /// of the archive that holds it; a definite finding before "could not check"). Never the
+    /// order the checks happen to be registered in. Rules not listed come after, by name.
+    const PRIORITY: &[&str] = &[
+        VIRUS,
+        EXECUTABLE,
+        MACRO_DOCUMENT,
+        ENCRYPTED_ARCHIVE,
+        RELAY_DENIED,
+        MESSAGE_SIZE,
+        ATTACHMENT_SIZE,
+        TOO_MANY_RECIPIENTS,
+        LINE_LENGTH,
+        HEADER_SIZE,
+        BARE_LF,
+        SPAM,
+        UNSCANNABLE,
+        UNSCANNED,
+        CHECK_TIMEOUT,
+    ];
+
+    /// The rank of `rule` among findings of equal action: lower decides.
+    pub fn priority(rule: &str) -> usize {
+        PRIORITY
+            .iter()
+            .position(|r| *r == rule)
+            .unwrap_or(PRIORITY.len())
+    }
 }
 
 /// A text in Vietnamese and English; every reply and report carries both.

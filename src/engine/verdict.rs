@@ -21,10 +21,18 @@ impl Verdict {
             .unwrap_or(Action::Accept)
     }
 
-    /// The finding that decided the action (the first of the most severe).
+    /// The finding that decided the action: of the most severe, the one whose rule has the
+    /// highest [`rule::priority`](super::rule::priority), then by rule name and part, so the
+    /// answer never depends on the order in which checks ran.
     pub fn decisive(&self) -> Option<&Finding> {
         let action = self.action();
-        self.findings.iter().find(|f| f.action == action)
+        self.findings
+            .iter()
+            .filter(|f| f.action == action)
+            .min_by(|a, b| {
+                let key = |f: &'_ Finding| (super::rule::priority(&f.rule), f.rule.clone());
+                key(a).cmp(&key(b)).then_with(|| a.part.cmp(&b.part))
+            })
     }
 
     /// The rule names of all findings, deduplicated, in order.
@@ -48,5 +56,37 @@ impl Verdict {
 
     pub fn extend(&mut self, other: Verdict) {
         self.findings.extend(other.findings);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{rule, Bilingual};
+
+    fn f(rule: &'static str, action: Action, part: &str) -> Finding {
+        Finding::new(rule, action, Bilingual::new("x", "x")).with_part(part)
+    }
+
+    #[test]
+    fn the_decisive_finding_does_not_depend_on_check_order() {
+        let findings = vec![
+            f(rule::ATTACHMENT_SIZE, Action::Reject, "a.zip"),
+            f(rule::UNSCANNED, Action::Tempfail, "-"),
+            f(rule::VIRUS, Action::Reject, "a.zip/x.txt"),
+            f("zz-custom", Action::Reject, "b"),
+            f(rule::VIRUS, Action::Reject, "a.zip/b.txt"),
+        ];
+        let mut reversed = findings.clone();
+        reversed.reverse();
+        for order in [findings, reversed] {
+            let v = Verdict::new(order);
+            assert_eq!(v.action(), Action::Reject);
+            let d = v.decisive().unwrap();
+            assert_eq!(
+                (d.rule.as_ref(), d.part.as_deref()),
+                (rule::VIRUS, Some("a.zip/b.txt"))
+            );
+        }
     }
 }
