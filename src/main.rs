@@ -41,7 +41,8 @@ enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Judge stored messages as the gateway would at the end of DATA; one JSON line per file.
+    /// Judge stored messages as the gateway would, stage by stage (connect, HELO, MAIL, each
+    /// RCPT, content); one JSON line per file.
     Scan {
         #[arg(long)]
         config: Option<PathBuf>,
@@ -52,6 +53,15 @@ enum Cmd {
         /// The client's address: inside trusted_networks makes the message outbound.
         #[arg(long, default_value = "192.0.2.1")]
         client_ip: std::net::IpAddr,
+        /// The name the client gives in EHLO.
+        #[arg(long, default_value = "client.example")]
+        helo: String,
+        /// The listener the message arrives on (its role applies); default: the first.
+        #[arg(long)]
+        listener: Option<String>,
+        /// Overrides the listener's role: inbound, outbound or submission.
+        #[arg(long, value_parser = parse_role)]
+        role: Option<locthu::engine::Role>,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -141,6 +151,9 @@ fn main() -> ExitCode {
             mail_from,
             rcpts,
             client_ip,
+            helo,
+            listener,
+            role,
             files,
         } => {
             let rt = match server::load_runtime(config.as_deref(), &Overrides::default()) {
@@ -161,9 +174,22 @@ fn main() -> ExitCode {
                 mail_from,
                 rcpts,
                 client_ip,
+                helo,
+                listener,
+                role,
             };
             runtime.block_on(scan.run(&rt, &files))
         }
+    }
+}
+
+fn parse_role(s: &str) -> Result<locthu::engine::Role, String> {
+    use locthu::engine::Role;
+    match s {
+        "inbound" => Ok(Role::Inbound),
+        "outbound" => Ok(Role::Outbound),
+        "submission" => Ok(Role::Submission),
+        _ => Err(format!("`{s}`: use inbound, outbound or submission")),
     }
 }
 

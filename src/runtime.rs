@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::checks;
 use crate::config::{ConfigError, ConfigErrors, Loaded, Source};
-use crate::engine::{Check, Engine};
+use crate::engine::{Check, Engine, StageLimits};
 use crate::smtp::tls;
 use crate::smtp::upstream::UpstreamSettings;
 
@@ -111,7 +111,13 @@ impl Runtime {
         Ok(Runtime {
             quarantine: crate::quarantine::Store::new(base.join(&config.quarantine.dir)),
             warnings,
-            engine: Engine::new(checks),
+            engine: Engine::new(
+                checks,
+                StageLimits {
+                    timeout: config.limits.stage_timeout.get(),
+                    on_timeout: config.limits.on_stage_timeout,
+                },
+            ),
             config,
             source,
             listeners,

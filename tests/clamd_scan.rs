@@ -416,8 +416,10 @@ impl locthu::engine::Check for Rereader {
 #[tokio::test]
 async fn the_tail_of_a_spilled_message_is_scanned_while_other_checks_read_it() {
     let clamd = Clamd::start_with("1M", &[], false);
-    let engine =
-        locthu::engine::Engine::new(vec![antivirus(&[&clamd.tcp], |_| {}), Arc::new(Rereader)]);
+    let engine = locthu::engine::Engine::new(
+        vec![antivirus(&[&clamd.tcp], |_| {}), Arc::new(Rereader)],
+        Default::default(),
+    );
     // The virus is in the last part, after 700 kB of others.
     let mut msg =
         b"From: a@example.com\r\nTo: b@ubnd.gov.vn\r\nSubject: tail\r\nMIME-Version: 1.0\r\n\

@@ -1,7 +1,9 @@
 //! `relay-denied`: a client that is not an internal sender may only send to the province's own
 //! domains. This holds even if the upstream Postfix is misconfigured as an open relay.
 
-use crate::engine::{domain_of, rule, Action, Bilingual, Check, Connection, Envelope, Finding};
+use crate::engine::{
+    domain_of, rule, Action, Bilingual, Check, Connection, Envelope, Finding, Pending,
+};
 
 /// Refuses recipients outside `internal_domains` from clients outside `trusted_networks`.
 pub struct Relay {
@@ -52,9 +54,15 @@ impl Check for Relay {
         "relay"
     }
 
-    fn rcpt(&self, conn: &Connection, _env: &Envelope, rcpt: &str, out: &mut Vec<Finding>) {
+    fn rcpt<'a>(
+        &'a self,
+        conn: &'a Connection,
+        _env: &'a Envelope,
+        rcpt: &'a str,
+        out: &mut Vec<Finding>,
+    ) -> Pending<'a> {
         if conn.is_internal_sender() {
-            return;
+            return None;
         }
         if Self::is_routed(rcpt) {
             out.push(
@@ -78,6 +86,7 @@ impl Check for Relay {
                 .with_code(554, "5.7.1"),
             );
         }
+        None
     }
 }
 

@@ -2,7 +2,7 @@
 //! the client declares SIZE= (RFC 1870), so an oversized body is never even sent.
 
 use crate::config::ByteSize;
-use crate::engine::{rule, Action, Bilingual, Check, Connection, Envelope, Finding};
+use crate::engine::{rule, Action, Bilingual, Check, Connection, Envelope, Finding, Pending};
 
 /// Refuses messages larger than the configured limit.
 pub struct MessageSize {
@@ -28,10 +28,16 @@ impl Check for MessageSize {
         "message-size"
     }
 
-    fn mail(&self, _conn: &Connection, env: &Envelope, out: &mut Vec<Finding>) {
+    fn mail<'a>(
+        &'a self,
+        _conn: &'a Connection,
+        env: &'a Envelope,
+        out: &mut Vec<Finding>,
+    ) -> Pending<'a> {
         if env.size_hint.is_some_and(|s| s > self.max.bytes()) {
             out.push(self.finding());
         }
+        None
     }
 
     fn end_of_data(&self, _conn: &Connection, env: &Envelope, out: &mut Vec<Finding>) {

@@ -424,6 +424,7 @@ fn validate(config: &Config, source: &Source, text: Option<&str>) -> Vec<ConfigE
         ),
         ("admin.probe_interval".into(), config.admin.probe_interval),
         ("limits.stress_timeout".into(), config.limits.stress_timeout),
+        ("limits.stage_timeout".into(), config.limits.stage_timeout),
     ];
     for (i, l) in config.listeners.iter().enumerate() {
         for (k, v) in [
@@ -540,6 +541,18 @@ fn validate(config: &Config, source: &Source, text: Option<&str>) -> Vec<ConfigE
         err(
             "limits.data_line_length",
             "limits.data_line_length must be at least 1000 (RFC 5321 4.5.3.1.6)".into(),
+        );
+    }
+    if !matches!(
+        l.on_stage_timeout,
+        crate::engine::Action::Tempfail | crate::engine::Action::Accept
+    ) {
+        err(
+            "limits.on_stage_timeout",
+            format!(
+                "limits.on_stage_timeout = \"{}\" must be \"tempfail\" or \"accept\"",
+                l.on_stage_timeout.as_str()
+            ),
         );
     }
     if !(1..=100).contains(&l.stress_at) {

@@ -250,6 +250,11 @@ pub struct Limits {
     pub stress_timeout: Span,
     /// See `stress_timeout`; 1 to 100.
     pub stress_at: u8,
+    /// How long the checks of the connect, HELO, MAIL and RCPT stages may wait (DNS, the
+    /// state store, a directory) before the stage is answered with `on_stage_timeout`.
+    pub stage_timeout: Span,
+    /// `tempfail` (4xx, the client retries) or `accept` (as if the late checks found nothing).
+    pub on_stage_timeout: crate::engine::Action,
     /// Errors (bad or out-of-order commands) before the session is closed with 421.
     pub max_bad_commands: u32,
 }
@@ -270,6 +275,8 @@ impl Default for Limits {
             per_ip_exceptions: None,
             stress_timeout: Span::secs(10),
             stress_at: 80,
+            stage_timeout: Span::secs(15),
+            on_stage_timeout: crate::engine::Action::Tempfail,
             max_bad_commands: 20,
         }
     }

@@ -1,11 +1,17 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use super::{Connection, Envelope, Finding};
+use super::{Connection, Envelope, Finding, Verdict};
 use crate::spool::Spool;
 
-/// The future a data-stage check returns.
+/// Findings a check has to wait for (DNS, the state store, a directory, a scanner).
 pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Vec<Finding>> + Send + 'a>>;
+
+/// What an envelope hook returns: `None` when it decided at once (its findings are already
+/// pushed), or the future of what it still waits for. Synchronous checks so cost nothing
+/// more than a function call; the engine awaits the others together, within the stage's
+/// deadline (`limits.stage_timeout`).
+pub type Pending<'a> = Option<CheckFuture<'a>>;
 
 /// One filter, called at each SMTP stage it cares about (STYLE.md habit 9).
 ///
@@ -18,13 +24,36 @@ pub trait Check: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// After the TCP connection (and XCLIENT, when a trusted proxy names the real client).
-    fn connect(&self, _conn: &Connection, _out: &mut Vec<Finding>) {}
+    fn connect<'a>(&'a self, _conn: &'a Connection, _out: &mut Vec<Finding>) -> Pending<'a> {
+        None
+    }
+
+    /// After HELO or EHLO; `conn.client.helo` holds the name.
+    fn helo<'a>(&'a self, _conn: &'a Connection, _out: &mut Vec<Finding>) -> Pending<'a> {
+        None
+    }
 
     /// After MAIL FROM; `env.rcpts` is empty.
-    fn mail(&self, _conn: &Connection, _env: &Envelope, _out: &mut Vec<Finding>) {}
+    fn mail<'a>(
+        &'a self,
+        _conn: &'a Connection,
+        _env: &'a Envelope,
+        _out: &mut Vec<Finding>,
+    ) -> Pending<'a> {
+        None
+    }
 
-    /// For each RCPT TO, before it is passed upstream; findings here concern this recipient.
-    fn rcpt(&self, _conn: &Connection, _env: &Envelope, _rcpt: &str, _out: &mut Vec<Finding>) {}
+    /// For each RCPT TO, before it is passed upstream. Findings here concern this recipient
+    /// only: the engine names it in each, and a refusal refuses only this RCPT.
+    fn rcpt<'a>(
+        &'a self,
+        _conn: &'a Connection,
+        _env: &'a Envelope,
+        _rcpt: &'a str,
+        _out: &mut Vec<Finding>,
+    ) -> Pending<'a> {
+        None
+    }
 
     /// At the end of DATA, before any content check: cheap decisions from the envelope and
     /// `env.size` alone. A reject or tempfail here skips the content checks.
@@ -42,4 +71,10 @@ pub trait Check: Send + Sync {
     ) -> CheckFuture<'a> {
         Box::pin(async { Vec::new() })
     }
+
+    /// After the message's fate is known: `verdict` is the data stage's decision, `delivered`
+    /// whether the upstream (or the quarantine) took it. For learning and bookkeeping (Bayes,
+    /// seen Message-IDs, a sender's hit counts); it cannot change the answer, and must not
+    /// block: spawn what takes time.
+    fn finished(&self, _conn: &Connection, _env: &Envelope, _verdict: &Verdict, _delivered: bool) {}
 }

@@ -84,6 +84,9 @@ pub struct Finding {
     /// Where it was found: a MIME part or archive member path (`a.zip/b.zip/x.exe`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub part: Option<String>,
+    /// The recipient the finding concerns, for findings of the RCPT stage (set by the engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
     /// SMTP code and enhanced status to use instead of the action's default.
     #[serde(skip)]
     pub code: Option<(u16, &'static str)>,
@@ -97,6 +100,7 @@ impl Finding {
             action,
             text,
             part: None,
+            recipient: None,
             code: None,
         }
     }

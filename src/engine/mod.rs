@@ -8,10 +8,10 @@ mod finding;
 mod verdict;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use action::Action;
-pub use check::{Check, CheckFuture};
+pub use check::{Check, CheckFuture, Pending};
 pub use context::{domain_of, Client, Connection, Direction, Envelope, Role};
 pub use finding::{rule, Bilingual, Finding};
 pub use verdict::Verdict;
@@ -23,6 +23,7 @@ use crate::spool::Spool;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     Connect,
+    Helo,
     Mail,
     Rcpt,
     Data,
@@ -32,6 +33,7 @@ impl Stage {
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Connect => "connect",
+            Stage::Helo => "helo",
             Stage::Mail => "mail",
             Stage::Rcpt => "rcpt",
             Stage::Data => "data",
@@ -39,15 +41,35 @@ impl Stage {
     }
 }
 
-/// The checks of one config generation, run in order at each stage.
+/// How long the checks of one envelope stage (connect, helo, mail, rcpt) may wait, and what
+/// the stage's answer is when they do not finish: `tempfail` (the default: the client tries
+/// again, nothing is decided on missing facts) or `accept` (the missing checks count as
+/// having found nothing). The data stage has its own deadline, `limits.end_of_data_timeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct StageLimits {
+    pub timeout: Duration,
+    pub on_timeout: Action,
+}
+
+impl Default for StageLimits {
+    fn default() -> Self {
+        StageLimits {
+            timeout: Duration::from_secs(15),
+            on_timeout: Action::Tempfail,
+        }
+    }
+}
+
+/// The checks of one config generation, run at each stage.
 #[derive(Clone, Default)]
 pub struct Engine {
     checks: Vec<Arc<dyn Check>>,
+    limits: StageLimits,
 }
 
 impl Engine {
-    pub fn new(checks: Vec<Arc<dyn Check>>) -> Self {
-        Engine { checks }
+    pub fn new(checks: Vec<Arc<dyn Check>>, limits: StageLimits) -> Self {
+        Engine { checks, limits }
     }
 
     /// Names of the enabled checks, for the startup log.
@@ -55,16 +77,85 @@ impl Engine {
         self.checks.iter().map(|c| c.name()).collect()
     }
 
-    pub fn connect(&self, conn: &Connection) -> Verdict {
-        self.sync_stage(Stage::Connect, |c, out| c.connect(conn, out))
+    pub async fn connect(&self, conn: &Connection) -> Verdict {
+        let pending = self.gather(|c, out| c.connect(conn, out));
+        self.settle(Stage::Connect, pending).await
     }
 
-    pub fn mail(&self, conn: &Connection, env: &Envelope) -> Verdict {
-        self.sync_stage(Stage::Mail, |c, out| c.mail(conn, env, out))
+    pub async fn helo(&self, conn: &Connection) -> Verdict {
+        let pending = self.gather(|c, out| c.helo(conn, out));
+        self.settle(Stage::Helo, pending).await
     }
 
-    pub fn rcpt(&self, conn: &Connection, env: &Envelope, rcpt: &str) -> Verdict {
-        self.sync_stage(Stage::Rcpt, |c, out| c.rcpt(conn, env, rcpt, out))
+    pub async fn mail(&self, conn: &Connection, env: &Envelope) -> Verdict {
+        let pending = self.gather(|c, out| c.mail(conn, env, out));
+        self.settle(Stage::Mail, pending).await
+    }
+
+    /// The verdict on one recipient: every finding names it.
+    pub async fn rcpt(&self, conn: &Connection, env: &Envelope, rcpt: &str) -> Verdict {
+        let pending = self.gather(|c, out| c.rcpt(conn, env, rcpt, out));
+        let mut verdict = self.settle(Stage::Rcpt, pending).await;
+        for f in &mut verdict.findings {
+            f.recipient.get_or_insert_with(|| rcpt.to_string());
+        }
+        verdict
+    }
+
+    /// Tells every check how the message ended (see [`Check::finished`]).
+    pub fn finished(&self, conn: &Connection, env: &Envelope, verdict: &Verdict, delivered: bool) {
+        for c in &self.checks {
+            c.finished(conn, env, verdict, delivered);
+        }
+    }
+
+    /// Runs every check's hook: what they decide at once, and what they still wait for.
+    fn gather<'a>(
+        &'a self,
+        mut hook: impl FnMut(&'a dyn Check, &mut Vec<Finding>) -> Pending<'a>,
+    ) -> (Vec<Finding>, Vec<(&'static str, CheckFuture<'a>)>, Instant) {
+        let started = Instant::now();
+        let mut findings = Vec::new();
+        let mut waiting = Vec::new();
+        for check in &self.checks {
+            if let Some(f) = hook(check.as_ref(), &mut findings) {
+                waiting.push((check.name(), f));
+            }
+        }
+        (findings, waiting, started)
+    }
+
+    /// Awaits the checks still waiting, together, within the stage deadline.
+    async fn settle<'a>(
+        &self,
+        stage: Stage,
+        (mut findings, waiting, started): (
+            Vec<Finding>,
+            Vec<(&'static str, CheckFuture<'a>)>,
+            Instant,
+        ),
+    ) -> Verdict {
+        // A reject decided at once is final: nothing a slower check finds could change it.
+        let rejected = findings.iter().any(|f| f.action == Action::Reject);
+        if !waiting.is_empty() && !rejected {
+            let names: Vec<&str> = waiting.iter().map(|(n, _)| *n).collect();
+            let all = futures_util::future::join_all(waiting.into_iter().map(|(_, f)| f));
+            match tokio::time::timeout(self.limits.timeout, all).await {
+                Ok(results) => findings.extend(results.into_iter().flatten()),
+                Err(_) => {
+                    tracing::warn!(stage = stage.as_str(), checks = ?names, "checks did not finish within the stage deadline");
+                    if self.limits.on_timeout != Action::Accept {
+                        findings.push(Finding::new(
+                            rule::CHECK_TIMEOUT,
+                            self.limits.on_timeout,
+                            Bilingual::new("Kiểm tra quá thời gian", "Checks took too long"),
+                        ));
+                    }
+                }
+            }
+        }
+        observe(stage, started);
+        Verdict::new(findings)
     }
 
     /// Runs the cheap end-of-data checks, then, unless they already refused the message, every
@@ -88,20 +179,6 @@ impl Engine {
         observe(Stage::Data, started);
         verdict
     }
-
-    fn sync_stage(
-        &self,
-        stage: Stage,
-        mut run: impl FnMut(&dyn Check, &mut Vec<Finding>),
-    ) -> Verdict {
-        let started = Instant::now();
-        let mut findings = Vec::new();
-        for check in &self.checks {
-            run(check.as_ref(), &mut findings);
-        }
-        observe(stage, started);
-        Verdict::new(findings)
-    }
 }
 
 fn observe(stage: Stage, started: Instant) {
@@ -109,4 +186,136 @@ fn observe(stage: Stage, started: Instant) {
         .stage_seconds
         .with_label_values(&[stage.as_str()])
         .observe(started.elapsed().as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A recipient check that has to wait: for `rcpt` in `slow`, longer than any deadline here.
+    struct Lookup {
+        slow: &'static str,
+        /// Refuses `blocked…` recipients at once.
+        blocks: bool,
+    }
+
+    impl Check for Lookup {
+        fn name(&self) -> &'static str {
+            "lookup"
+        }
+
+        fn rcpt<'a>(
+            &'a self,
+            _conn: &'a Connection,
+            _env: &'a Envelope,
+            rcpt: &'a str,
+            out: &mut Vec<Finding>,
+        ) -> Pending<'a> {
+            if self.blocks && rcpt.starts_with("blocked") {
+                out.push(Finding::new(
+                    "blocked",
+                    Action::Reject,
+                    Bilingual::new("x", "x"),
+                ));
+                return None;
+            }
+            let slow = rcpt == self.slow;
+            Some(Box::pin(async move {
+                if slow {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+                vec![Finding::new(
+                    "looked-up",
+                    Action::Tag,
+                    Bilingual::new("y", "y"),
+                )]
+            }))
+        }
+    }
+
+    fn conn() -> Connection {
+        Connection {
+            id: 1,
+            listener: Arc::from("in"),
+            role: Role::Inbound,
+            client: Client {
+                addr: "192.0.2.1:25".parse().unwrap(),
+                name: None,
+                helo: None,
+                login: None,
+                trusted: false,
+                addr_unavailable: false,
+            },
+            tls: false,
+        }
+    }
+
+    fn engine(on_timeout: Action) -> Engine {
+        Engine::new(
+            vec![Arc::new(Lookup {
+                slow: "slow@a.vn",
+                blocks: true,
+            })],
+            StageLimits {
+                timeout: Duration::from_millis(100),
+                on_timeout,
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn a_stage_waits_for_its_checks_and_names_the_recipient() {
+        let v = engine(Action::Tempfail)
+            .rcpt(&conn(), &Envelope::default(), "b@a.vn")
+            .await;
+        assert_eq!(v.action(), Action::Tag);
+        assert_eq!(v.findings[0].recipient.as_deref(), Some("b@a.vn"));
+        let v = engine(Action::Tempfail)
+            .rcpt(&conn(), &Envelope::default(), "blocked@a.vn")
+            .await;
+        assert_eq!(v.rules(), vec!["blocked"]);
+        assert!(v.refusal().unwrap().to_wire().starts_with("550"));
+    }
+
+    #[tokio::test]
+    async fn a_reject_decided_at_once_does_not_wait_for_slower_checks() {
+        let e = Engine::new(
+            vec![
+                Arc::new(Lookup {
+                    slow: "blocked-slow@a.vn",
+                    blocks: false,
+                }),
+                Arc::new(Lookup {
+                    slow: "none",
+                    blocks: true,
+                }),
+            ],
+            StageLimits {
+                timeout: Duration::from_secs(20),
+                on_timeout: Action::Tempfail,
+            },
+        );
+        let started = Instant::now();
+        let v = e
+            .rcpt(&conn(), &Envelope::default(), "blocked-slow@a.vn")
+            .await;
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(v.action(), Action::Reject);
+    }
+
+    #[tokio::test]
+    async fn a_stage_past_its_deadline_takes_the_configured_fail_mode() {
+        let started = Instant::now();
+        let v = engine(Action::Tempfail)
+            .rcpt(&conn(), &Envelope::default(), "slow@a.vn")
+            .await;
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(v.rules(), vec![rule::CHECK_TIMEOUT]);
+        assert!(v.refusal().unwrap().to_wire().starts_with("451"));
+        let v = engine(Action::Accept)
+            .rcpt(&conn(), &Envelope::default(), "slow@a.vn")
+            .await;
+        assert_eq!(v.action(), Action::Accept);
+        assert!(v.refusal().is_none());
+    }
 }

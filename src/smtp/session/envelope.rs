@@ -32,7 +32,7 @@ impl Session {
             eight_bit: m.body == Some(Body::EightBitMime),
             ..Envelope::default()
         };
-        let verdict = self.rt.engine.mail(&self.conn, &env);
+        let verdict = self.rt.engine.mail(&self.conn, &env).await;
         if let Some(reply) = verdict.refusal() {
             self.count(&verdict);
             return self.reply(reply);
@@ -106,7 +106,7 @@ impl Session {
         if let Some(refusal) = &tx.mail_refused {
             return self.reply(refusal.clone());
         }
-        let verdict = self.rt.engine.rcpt(&self.conn, &tx.env, &to);
+        let verdict = self.rt.engine.rcpt(&self.conn, &tx.env, &to).await;
         if let Some(reply) = verdict.refusal() {
             self.count(&verdict);
             info!(conn = self.conn.id, client = %self.conn.client.addr, from = %tx.env.mail_from, rcpt = %to,

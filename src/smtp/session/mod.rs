@@ -220,7 +220,7 @@ impl Session {
     }
 
     async fn serve(&mut self) -> End {
-        let verdict = self.rt.engine.connect(&self.conn);
+        let verdict = self.rt.engine.connect(&self.conn).await;
         if let Some(reply) = verdict.refusal() {
             self.count(&verdict);
             self.reply(reply);
@@ -324,6 +324,12 @@ impl Session {
     async fn helo(&mut self, name: String, esmtp: bool) {
         self.abort_tx().await;
         self.conn.client.helo = Some(name);
+        let verdict = self.rt.engine.helo(&self.conn).await;
+        if let Some(reply) = verdict.refusal() {
+            self.count(&verdict);
+            self.greeted = false;
+            return self.reply(reply);
+        }
         self.greeted = true;
         self.esmtp = esmtp;
         self.pipelining_ok = false;
@@ -518,7 +524,7 @@ impl Session {
             *named = false;
         }
         // Connect-time checks judge the real client now that we know it.
-        let verdict = self.rt.engine.connect(&self.conn);
+        let verdict = self.rt.engine.connect(&self.conn).await;
         if let Some(reply) = verdict.refusal() {
             self.count(&verdict);
             self.reply(reply);
