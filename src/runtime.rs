@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::checks;
 use crate::config::{ConfigError, ConfigErrors, Loaded, Source};
-use crate::engine::{Check, Engine, StageLimits};
+use crate::engine::{Check, Engine, MessagePolicy, StageLimits};
 use crate::smtp::tls;
 use crate::smtp::upstream::UpstreamSettings;
 
@@ -108,8 +108,17 @@ impl Runtime {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
+        let quarantine = crate::quarantine::Store::new(base.join(&config.quarantine.dir));
+        let policy = MessagePolicy {
+            deadline: config.limits.end_of_data_timeout.get(),
+            keep_rejected: config.quarantine.keep_rejected.clone(),
+            hostname: config.server.hostname.clone(),
+            quarantine: quarantine.clone(),
+            data_line_length: config.limits.data_line_length,
+            header_size: config.limits.header_size,
+        };
         Ok(Runtime {
-            quarantine: crate::quarantine::Store::new(base.join(&config.quarantine.dir)),
+            quarantine,
             warnings,
             engine: Engine::new(
                 checks,
@@ -117,7 +126,8 @@ impl Runtime {
                     timeout: config.limits.stage_timeout.get(),
                     on_timeout: config.limits.on_stage_timeout,
                 },
-            ),
+            )
+            .with_policy(policy),
             config,
             source,
             listeners,

@@ -5,6 +5,7 @@ mod action;
 mod check;
 mod context;
 mod finding;
+mod message;
 mod verdict;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ pub use action::Action;
 pub use check::{Check, CheckFuture, Pending};
 pub use context::{domain_of, Client, Connection, Direction, Envelope, Role};
 pub use finding::{rule, Bilingual, Finding};
+pub use message::{count, Disposition, Done, Faults, Judged, MessagePolicy};
 pub use verdict::Verdict;
 
 use crate::metrics::metrics;
@@ -65,11 +67,22 @@ impl Default for StageLimits {
 pub struct Engine {
     checks: Vec<Arc<dyn Check>>,
     limits: StageLimits,
+    policy: MessagePolicy,
 }
 
 impl Engine {
     pub fn new(checks: Vec<Arc<dyn Check>>, limits: StageLimits) -> Self {
-        Engine { checks, limits }
+        Engine {
+            checks,
+            limits,
+            policy: MessagePolicy::default(),
+        }
+    }
+
+    /// The per-message settings (deadline, quarantine, kept copies, tag headers).
+    pub fn with_policy(mut self, policy: MessagePolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Names of the enabled checks, for the startup log.

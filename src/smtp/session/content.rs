@@ -134,9 +134,9 @@ impl Session {
         }
     }
 
-    /// After the whole message arrived (DATA or the last BDAT): judge it, deliver or refuse
-    /// it, log the transaction, and answer.
-    pub(super) async fn finish_message(&mut self, faults: Received) {
+    /// After the whole message arrived (DATA or the last BDAT): the engine judges it and
+    /// says what becomes of it; this only carries that out (upstream or not) and answers.
+    pub(super) async fn finish_message(&mut self, received: Received) {
         let Some(mut tx) = self.tx.take() else {
             return;
         };
@@ -144,12 +144,12 @@ impl Session {
         // us (Postfix's smtpd_proxy_timeout, 100 s) gives up on us after that.
         let deadline =
             tokio::time::Instant::now() + self.rt.config.limits.end_of_data_timeout.get();
-        tx.env.size = faults.size;
+        tx.env.size = received.size;
         metrics()
             .bytes
             .with_label_values(&["in"])
-            .inc_by(faults.size);
-        if faults.spool_failed {
+            .inc_by(received.size);
+        if received.spool_failed {
             self.rset_upstream().await;
             self.spool.clear();
             self.reply(Reply::new(
@@ -159,85 +159,45 @@ impl Session {
             ));
             return;
         }
-        let verdict = match self.protocol_findings(&faults) {
-            Some(v) => v,
-            None => {
-                let checks = self.rt.engine.data(&self.conn, &tx.env, &self.spool);
-                match tokio::time::timeout_at(deadline, checks).await {
-                    Ok(v) => v,
-                    Err(_) => Verdict::new(vec![Finding::new(
-                        rule::CHECK_TIMEOUT,
-                        Action::Tempfail,
-                        Bilingual::new("Kiểm tra thư quá thời gian", "Checks took too long"),
-                    )]),
-                }
-            }
+        let faults = Faults {
+            line_too_long: received.faults.line_too_long,
+            header_too_big: received.faults.header_too_big,
+            bare_lf: received.faults.bare_lf && self.rt.config.server.bare_lf == BareLf::Reject,
         };
-        let (reply, upstream_reply) = self.deliver(&tx, &verdict, deadline).await;
-        self.count(&verdict);
-        metrics()
-            .transaction_seconds
-            .with_label_values(&[&self.conn.listener])
-            .observe(tx.started.elapsed().as_secs_f64());
-        info!(
-            conn = self.conn.id,
-            listener = %self.conn.listener,
-            client = %self.conn.client.addr,
-            helo = self.conn.client.helo.as_deref().unwrap_or(""),
-            from = %tx.env.mail_from,
-            rcpts = ?tx.env.rcpts,
-            size = tx.env.size,
-            action = %verdict.action(),
-            rules = ?verdict.rules(),
-            reply = %reply,
-            upstream = upstream_reply.as_deref().unwrap_or("-"),
-            ms = tx.started.elapsed().as_millis() as u64,
-            "transaction"
-        );
+        // Lent to the engine (its quarantine writes run on a blocking thread) and given back.
+        let spool = std::mem::replace(&mut self.spool, Spool::from_bytes(Vec::new()));
+        let rt = self.rt.clone();
+        let engine = &rt.engine;
+        let (judged, spool) = engine.end_of_data(&self.conn, &tx.env, spool, faults).await;
+        self.spool = spool;
+        let (reply, upstream_reply) = self.deliver(&tx, &judged.disposition, deadline).await;
+        engine.message_done(&Done {
+            conn: &self.conn,
+            env: &tx.env,
+            judged: &judged,
+            reply: &reply,
+            upstream: upstream_reply.as_deref(),
+            started: tx.started,
+        });
         self.reply(reply);
         self.spool.clear();
     }
 
-    /// Sends the judged message on, or refuses it; returns the client's reply and the
-    /// upstream's, when there was one.
+    /// Carries out the engine's disposition; returns the client's reply and the upstream's,
+    /// when the message went there.
     pub(super) async fn deliver(
         &mut self,
         tx: &Tx,
-        verdict: &Verdict,
+        disposition: &Disposition,
         deadline: tokio::time::Instant,
     ) -> (Reply, Option<String>) {
-        let refusal = match verdict.action() {
-            Action::Reject => {
-                self.keep_rejected(tx, verdict);
-                verdict.refusal()
+        let headers = match disposition {
+            Disposition::Answer(reply) => {
+                self.rset_upstream().await;
+                return (reply.clone(), None);
             }
-            Action::Tempfail => verdict.refusal(),
-            Action::Quarantine => Some(
-                match self
-                    .rt
-                    .quarantine
-                    .put(&self.conn, &tx.env, verdict, &self.spool)
-                {
-                    Ok(id) => {
-                        info!(conn = self.conn.id, id = %id, "quarantined");
-                        Reply::new(250, "2.0.0", format!("Ok: held for review as {id}"))
-                    }
-                    Err(e) => {
-                        warn!(conn = self.conn.id, error = %e, dir = %self.rt.quarantine.dir().display(), "cannot quarantine");
-                        Reply::new(
-                        451,
-                        "4.3.0",
-                        "Không lưu được vào khu cách ly, thử lại sau / Cannot quarantine, try again later",
-                    )
-                    }
-                },
-            ),
-            Action::Accept | Action::Tag => None,
+            Disposition::Deliver { headers } => headers,
         };
-        if let Some(reply) = refusal {
-            self.rset_upstream().await;
-            return (reply, None);
-        }
         let restored = tokio::time::timeout_at(deadline, self.restore_envelope(tx))
             .await
             .unwrap_or_else(|_| {
@@ -247,14 +207,13 @@ impl Session {
         if let Err(reply) = restored {
             return (reply, None);
         }
-        let headers = tag_headers(verdict, &self.rt.config.server.hostname);
         let UpSlot::Ready(up, _) = &mut self.upstream else {
             return (
                 UpstreamError::Protocol("no upstream session".into()).client_reply(),
                 None,
             );
         };
-        let sent = tokio::time::timeout_at(deadline, up.send_message(&headers, &self.spool))
+        let sent = tokio::time::timeout_at(deadline, up.send_message(headers, &self.spool))
             .await
             .unwrap_or(Err(UpstreamError::Timeout("the end-of-data deadline")));
         match sent {
@@ -274,79 +233,6 @@ impl Session {
                 (e.client_reply(), Some(e.to_string()))
             }
         }
-    }
-
-    /// A copy of a rejected message for the admin, when its rule is in
-    /// `quarantine.keep_rejected`. The client's answer does not depend on it.
-    pub(super) fn keep_rejected(&self, tx: &Tx, verdict: &Verdict) {
-        let keep = &self.rt.config.quarantine.keep_rejected;
-        if !verdict.rules().iter().any(|r| keep.iter().any(|k| k == r)) {
-            return;
-        }
-        match self
-            .rt
-            .quarantine
-            .put(&self.conn, &tx.env, verdict, &self.spool)
-        {
-            Ok(id) => info!(conn = self.conn.id, id = %id, "rejected message kept in quarantine"),
-            Err(e) => {
-                warn!(conn = self.conn.id, error = %e, "cannot keep a copy of the rejected message")
-            }
-        }
-    }
-
-    /// Limits the DATA decoder counted, as findings: they decide before any check runs.
-    pub(super) fn protocol_findings(&self, f: &Received) -> Option<Verdict> {
-        let mut findings = Vec::new();
-        if f.faults.line_too_long {
-            findings.push(
-                Finding::new(
-                    rule::LINE_LENGTH,
-                    Action::Reject,
-                    Bilingual::new(
-                        format!(
-                            "Dòng dài quá {} byte",
-                            self.rt.config.limits.data_line_length
-                        ),
-                        format!(
-                            "Line longer than {} bytes",
-                            self.rt.config.limits.data_line_length
-                        ),
-                    ),
-                )
-                .with_code(550, "5.6.0"),
-            );
-        }
-        if f.faults.header_too_big {
-            findings.push(
-                Finding::new(
-                    rule::HEADER_SIZE,
-                    Action::Reject,
-                    Bilingual::new(
-                        format!("Phần tiêu đề lớn quá {}", self.rt.config.limits.header_size),
-                        format!(
-                            "Header block larger than {}",
-                            self.rt.config.limits.header_size
-                        ),
-                    ),
-                )
-                .with_code(552, "5.3.4"),
-            );
-        }
-        if f.faults.bare_lf && self.rt.config.server.bare_lf == BareLf::Reject {
-            findings.push(
-                Finding::new(
-                    rule::BARE_LF,
-                    Action::Reject,
-                    Bilingual::new(
-                        "Thư có ký tự xuống dòng LF đơn lẻ",
-                        "Message contains bare LF line endings (RFC 5321 2.3.8)",
-                    ),
-                )
-                .with_code(550, "5.6.0"),
-            );
-        }
-        (!findings.is_empty()).then(|| Verdict::new(findings))
     }
 
     /// Reads DATA into the spool until CRLF.CRLF.
@@ -396,18 +282,4 @@ pub(super) struct Received {
     size: u64,
     faults: crate::smtp::data::DataFaults,
     spool_failed: bool,
-}
-
-/// Headers added to a message: only for `tag`, naming what was found.
-fn tag_headers(verdict: &Verdict, host: &str) -> Vec<u8> {
-    if verdict.action() != Action::Tag {
-        return Vec::new();
-    }
-    let rules = verdict.rules().join(", ");
-    let mut h = format!("X-Locthu-Action: tag ({host})\r\nX-Locthu-Rules: {rules}\r\n");
-    if verdict.rules().contains(&rule::UNSCANNED) {
-        let (name, value) = crate::checks::antivirus::UNSCANNED_HEADER;
-        h.push_str(&format!("{name}: {value}\r\n"));
-    }
-    h.into_bytes()
 }

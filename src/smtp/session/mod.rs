@@ -23,9 +23,7 @@ use super::upstream::{ClientIdentity, Upstream, UpstreamError};
 use super::Reply;
 use crate::config::BareLf;
 use crate::conns::Slot;
-use crate::engine::{
-    rule, Action, Bilingual, Client, Connection, Envelope, Finding, Role, Verdict,
-};
+use crate::engine::{Client, Connection, Disposition, Done, Envelope, Faults, Role, Verdict};
 use crate::metrics::metrics;
 use crate::runtime::{ListenerRuntime, Runtime};
 use crate::spool::Spool;
@@ -545,14 +543,7 @@ impl Session {
     }
 
     fn count(&self, verdict: &Verdict) {
-        let rule = verdict
-            .decisive()
-            .map(|f| f.rule.as_ref())
-            .unwrap_or("none");
-        metrics()
-            .transactions
-            .with_label_values(&[&self.conn.listener, verdict.action().as_str(), rule])
-            .inc();
+        crate::engine::count(&self.conn.listener, verdict);
     }
 }
 
