@@ -3,11 +3,10 @@
 //! atomically; sessions keep the generation they started with.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use crate::checks;
 use crate::config::{ConfigError, ConfigErrors, Loaded, Source};
-use crate::engine::{Check, Engine, MessagePolicy, StageLimits};
+use crate::engine::{Engine, MessagePolicy, StageLimits};
 use crate::smtp::tls;
 use crate::smtp::upstream::UpstreamSettings;
 
@@ -83,28 +82,16 @@ impl Runtime {
                 },
             );
         }
-        let mut checks: Vec<Arc<dyn Check>> = vec![
-            Arc::new(checks::size::MessageSize {
-                max: config.limits.message_size,
-            }),
-            Arc::new(checks::relay::Relay::new(&config.server.internal_domains)),
-        ];
-        let mut warnings = Vec::new();
-        if config.antivirus.enabled {
-            match checks::antivirus::build(&config.antivirus) {
-                Ok(c) => checks.push(c),
-                Err(e) => err(e),
+        let checks::Built { checks, warnings } = match checks::build_all(&config, &base) {
+            Ok(built) => built,
+            Err(errs) => {
+                errs.into_iter().for_each(&mut err);
+                checks::Built {
+                    checks: Vec::new(),
+                    warnings: Vec::new(),
+                }
             }
-            warnings.extend(config.antivirus.size_gap(config.limits.message_size));
-        } else if let Err(e) = checks::antivirus::build(&config.antivirus) {
-            err(e);
-        }
-        // After the scanner, so that when both refuse a message the reply names the virus.
-        match checks::inspect::build(&config.inspect, &base) {
-            Ok(c) if config.inspect.enabled => checks.push(c),
-            Ok(_) => {}
-            Err(e) => err(e),
-        }
+        };
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
