@@ -208,13 +208,74 @@ fn chain_table(
     let own = parse_all(&text, &file)?;
     let mut table: toml::Table =
         toml::from_str(&text).map_err(|e| ConfigErrors(vec![toml_error(&e, &text, &file)]))?;
+    let extend = table.remove("extend");
     let Some(toml::Value::String(parent)) = table.remove("extends") else {
+        if extend.is_some() {
+            return Err(ConfigErrors(vec![ConfigError {
+                file: file.clone(),
+                line: locate(&text, "extend"),
+                message: "[extend] adds to the lists of the file named by `extends`, and this file extends none".into(),
+            }]));
+        }
         return Ok((table, None, own));
     };
     let parent_path = path.parent().unwrap_or(Path::new(".")).join(&parent);
     let (mut base, _, _) = chain_table(&parent_path, depth + 1)?;
     merge(&mut base, table);
+    if let Some(toml::Value::Table(extend)) = extend {
+        let mut errors = Vec::new();
+        append(
+            &mut base,
+            extend,
+            "extend",
+            &mut |key: &str, message: String| {
+                errors.push(ConfigError {
+                    file: file.clone(),
+                    line: locate(&text, key),
+                    message,
+                })
+            },
+        );
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+    }
     Ok((base, Some(parent), own))
+}
+
+/// Appends each array of `extend` to the array at the same path in `base` (created when the
+/// base has none), skipping values it already holds.
+fn append(
+    base: &mut toml::Table,
+    extend: toml::Table,
+    at: &str,
+    err: &mut dyn FnMut(&str, String),
+) {
+    for (key, value) in extend {
+        let path = format!("{at}.{key}");
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(e)) => append(b, e, &path, err),
+            (None, toml::Value::Table(e)) => {
+                let mut b = toml::Table::new();
+                append(&mut b, e, &path, err);
+                base.insert(key, toml::Value::Table(b));
+            }
+            (Some(toml::Value::Array(b)), toml::Value::Array(e)) => {
+                for v in e {
+                    if !b.contains(&v) {
+                        b.push(v);
+                    }
+                }
+            }
+            (None, toml::Value::Array(e)) => {
+                base.insert(key, toml::Value::Array(e));
+            }
+            (_, _) => err(
+                &path,
+                format!("{path}: only lists can be extended; set other values directly"),
+            ),
+        }
+    }
 }
 
 fn read(path: &Path) -> Result<String, ConfigErrors> {
@@ -639,6 +700,34 @@ mod tests {
         assert_eq!(lines, vec![Some(2), Some(7), Some(9)], "{errs:?}");
         assert_eq!(table_header("[[listener]] # one"), Some("listener".into()));
         assert_eq!(table_header("  [\"a\", \"b\"],"), None);
+    }
+
+    #[test]
+    fn a_profile_extension_adds_to_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("base.toml"),
+            "[server]\ninternal_domains = [\"a.vn\"]\n",
+        )
+        .unwrap();
+        let site = dir.path().join("site.toml");
+        std::fs::write(
+            &site,
+            "extends = \"base.toml\"\n[extend.server]\ninternal_domains = [\"b.vn\", \"a.vn\"]\n",
+        )
+        .unwrap();
+        let c = load_chain(&site, 0).unwrap();
+        assert_eq!(c.server.internal_domains, vec!["a.vn", "b.vn"]);
+        std::fs::write(
+            &site,
+            "extends = \"base.toml\"\n[extend.server]\nhostname = \"x\"\n",
+        )
+        .unwrap();
+        let e = load_chain(&site, 0).unwrap_err().0;
+        assert!(e[0].message.contains("only lists"), "{e:?}");
+        assert_eq!(e[0].line, Some(3));
+        std::fs::write(&site, "[extend.server]\ninternal_domains = [\"b.vn\"]\n").unwrap();
+        assert!(load_chain(&site, 0).is_err());
     }
 
     #[test]

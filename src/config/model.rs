@@ -17,6 +17,11 @@ pub struct Config {
     /// Another config file this one extends (a province profile); relative to this file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extends: Option<String>,
+    /// Lists to add to those of the file this one extends, instead of replacing them:
+    /// `[extend.server]` / `internal_domains = ["so.angiang.gov.vn"]`. Applied while the
+    /// files are merged (`config::load`); only in a file with `extends`.
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub extend: toml::Table,
     pub server: Server,
     #[serde(rename = "listener")]
     pub listeners: Vec<Listener>,
@@ -32,6 +37,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             extends: None,
+            extend: toml::Table::new(),
             server: Server::default(),
             listeners: vec![Listener::default()],
             limits: Limits::default(),
