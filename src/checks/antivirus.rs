@@ -2,6 +2,15 @@
 //! Đ10.1d, Đắk Nông Đ8.3): the whole message is streamed to clamd with INSTREAM, which decodes
 //! MIME and archives itself.
 //!
+//! # Archives opened with the message's password
+//!
+//! clamd knows no password, so it cannot read an encrypted member (zip ZipCrypto or AES, 7z,
+//! rar). When a password given in the message opens one, the inspection walk keeps the
+//! decrypted member and the inspection check sends it to clamd here on its own stream
+//! ([`Antivirus::scan_members`]): a hit is rule `virus` naming the member
+//! (`bao-cao.zip/bao-cao.txt: Eicar-Signature`), a member over `stream_max` is `unscannable`,
+//! and no clamd answering is `on_error`, as for the whole message.
+//!
 //! # Messages larger than clamd's `StreamMaxLength`
 //!
 //! clamd refuses a stream past its `StreamMaxLength` (25 MiB by default), less than a legal
@@ -32,7 +41,8 @@
 //! `MaxFileSize` (25 MB by default), so clamd.conf must be raised anyway; a second MIME parser
 //! in the gateway that disagrees with the recipient's mail client is an evasion route; and the
 //! MIME walk is the `inspect` module's job. Scanning parts separately would also lose clamd's
-//! own whole-message view (body signatures across parts, its MIME heuristics).
+//! own whole-message view (body signatures across parts, its MIME heuristics). Opened members
+//! are the one exception, because clamd cannot read them in the message at all.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,9 +51,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clamd::{Pool, Verdict};
+use crate::clamd::{Pool, ScanFailure, Verdict};
 use crate::config::{ByteSize, Span};
 use crate::engine::{rule, Action, Bilingual, Check, CheckFuture, Connection, Envelope, Finding};
+use crate::inspect::Opened;
 use crate::metrics::metrics;
 use crate::spool::Spool;
 
@@ -165,6 +176,12 @@ impl AntivirusConfig {
 ///
 /// The health checks start with the first scan, or here when called inside a tokio runtime.
 pub fn build(cfg: &AntivirusConfig) -> Result<Arc<dyn Check>, String> {
+    Ok(scanner(cfg)? as Arc<dyn Check>)
+}
+
+/// The antivirus check as itself, to share its endpoints with the inspection check, which
+/// sends it the members a password opened ([`Antivirus::scan_members`]).
+pub fn scanner(cfg: &AntivirusConfig) -> Result<Arc<Antivirus>, String> {
     let errs = cfg.validate();
     if !errs.is_empty() {
         return Err(errs
@@ -195,6 +212,14 @@ pub fn build(cfg: &AntivirusConfig) -> Result<Arc<dyn Check>, String> {
     Ok(Arc::new(check))
 }
 
+/// What a scan is of, for the findings' texts.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Message,
+    /// An archive member opened with a password, by its path.
+    Member(&'a str),
+}
+
 /// The check itself; see the module docs.
 pub struct Antivirus {
     cfg: AntivirusConfig,
@@ -211,14 +236,21 @@ impl Antivirus {
         }
     }
 
+    /// Whether clamd is configured (`enabled = true`).
+    pub fn enabled(&self) -> bool {
+        self.pool.is_some()
+    }
+
     /// Scans the spooled message and returns at most one finding.
     pub async fn scan(&self, msg: &Spool) -> Option<Finding> {
         let pool = self.pool.as_ref()?;
         self.start_health();
-        let m = metrics();
         let max = self.cfg.stream_max;
         if msg.len() > max.bytes() {
-            m.clamd_scans.with_label_values(&["unscannable"]).inc();
+            metrics()
+                .clamd_scans
+                .with_label_values(&["unscannable"])
+                .inc();
             tracing::warn!(
                 size = msg.len(),
                 stream_max = max.bytes(),
@@ -237,8 +269,72 @@ impl Antivirus {
                     .map(|r| Box::new(r) as Box<dyn Read + Send + '_>)
             })
             .await;
-        m.clamd_scan_seconds
+        metrics()
+            .clamd_scan_seconds
             .observe(started.elapsed().as_secs_f64());
+        self.judge(result, Target::Message)
+    }
+
+    /// Scans each member a password from the message opened, one INSTREAM each: clamd cannot
+    /// open them in the message. Stops at the first virus or at a failure of every endpoint
+    /// (the message is then judged as `on_error` says, like an unscanned message); a member over
+    /// `stream_max` is `unscannable` and the others are still scanned. Nothing without clamd.
+    pub async fn scan_members(&self, members: &[Opened]) -> Vec<Finding> {
+        let Some(pool) = self.pool.as_ref() else {
+            return Vec::new();
+        };
+        self.start_health();
+        let max = self.cfg.stream_max;
+        let mut out = Vec::new();
+        for m in members {
+            let size = ByteSize(m.data.len() as u64);
+            if size > max {
+                metrics()
+                    .clamd_scans
+                    .with_label_values(&["unscannable"])
+                    .inc();
+                tracing::warn!(member = %m.path, size = size.bytes(), stream_max = max.bytes(),
+                    "opened archive member larger than [antivirus] stream_max, not sent to clamd");
+                out.push(
+                    self.unscannable(
+                        format!("Tệp trong tệp nén quá lớn để quét vi-rút ({size} > {max})"),
+                        format!("Archive member too large to scan for viruses ({size} > {max})"),
+                    )
+                    .with_part(&m.path),
+                );
+                continue;
+            }
+            let started = Instant::now();
+            let result = pool
+                .scan(|| {
+                    Ok(Box::new(std::io::Cursor::new(&m.data[..])) as Box<dyn Read + Send + '_>)
+                })
+                .await;
+            metrics()
+                .clamd_scan_seconds
+                .observe(started.elapsed().as_secs_f64());
+            if let Some(f) = self.judge(result, Target::Member(&m.path)) {
+                let last = f.rule == rule::VIRUS || f.rule == UNSCANNED;
+                out.push(f);
+                if last {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// The finding for one scan's result, counted.
+    fn judge(&self, result: Result<Verdict, ScanFailure>, target: Target<'_>) -> Option<Finding> {
+        let m = metrics();
+        let part = match target {
+            Target::Message => None,
+            Target::Member(p) => Some(p),
+        };
+        let with_part = |f: Finding| match part {
+            Some(p) => f.with_part(p),
+            None => f,
+        };
         match result {
             Ok(Verdict::Clean) => {
                 m.clamd_scans.with_label_values(&["clean"]).inc();
@@ -246,27 +342,41 @@ impl Antivirus {
             }
             Ok(Verdict::Found(name)) if name.starts_with("Heuristics.Limits.Exceeded") => {
                 m.clamd_scans.with_label_values(&["unscannable"]).inc();
-                tracing::warn!(signature = %name, "clamd could not scan the whole message");
-                Some(self.unscannable(
-                    format!("Không quét hết được thư ({name})"),
-                    format!("Message could not be fully scanned ({name})"),
-                ))
+                tracing::warn!(signature = %name, member = part, "clamd could not scan the whole message");
+                let (vi, en) = match part {
+                    None => (
+                        format!("Không quét hết được thư ({name})"),
+                        format!("Message could not be fully scanned ({name})"),
+                    ),
+                    Some(p) => (
+                        format!("Không quét hết được {p} ({name})"),
+                        format!("{p} could not be fully scanned ({name})"),
+                    ),
+                };
+                Some(with_part(self.unscannable(vi, en)))
             }
             Ok(Verdict::Found(name)) => {
                 m.clamd_scans.with_label_values(&["virus"]).inc();
                 m.viruses.inc();
-                tracing::info!(virus = %name, "virus found");
-                Some(Finding::new(
-                    rule::VIRUS,
-                    self.cfg.action,
-                    Bilingual::new(
+                tracing::info!(virus = %name, member = part, "virus found");
+                let (vi, en) = match part {
+                    None => (
                         format!("Phát hiện vi-rút {name}"),
                         format!("Virus found: {name}"),
                     ),
-                ))
+                    Some(p) => (
+                        format!("Phát hiện vi-rút trong {p}: {name}"),
+                        format!("Virus found in {p}: {name}"),
+                    ),
+                };
+                Some(with_part(Finding::new(
+                    rule::VIRUS,
+                    self.cfg.action,
+                    Bilingual::new(vi, en),
+                )))
             }
             Err(failure) => {
-                tracing::warn!(error = %failure, on_error = ?self.cfg.on_error, "no clamd could scan the message");
+                tracing::warn!(error = %failure, on_error = ?self.cfg.on_error, member = part, "no clamd could scan the message");
                 Some(match self.cfg.on_error {
                     OnError::Tempfail => {
                         m.clamd_scans.with_label_values(&["tempfail"]).inc();

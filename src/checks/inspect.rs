@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::checks::antivirus::Antivirus;
 use crate::config::{ByteSize, Span};
 use crate::engine::{rule, Action, Bilingual, Check, CheckFuture, Connection, Envelope, Finding};
-use crate::inspect::{self, names::ExtensionList, Limits, Origin, Reason, Report};
+use crate::inspect::{self, names::ExtensionList, Limits, Opened, Origin, Reason, Report};
 use crate::spool::Spool;
 
 /// The default executable list, compiled in for when the configured default file is absent.
@@ -115,11 +116,20 @@ impl Default for MacroConfig {
     }
 }
 
-/// `[inspect.encrypted_archive]`: password-protected archives (Lai Châu Đ2.8 "restrict").
+/// `[inspect.encrypted_archive]`: password-protected archives. Only Lai Châu's regulation
+/// restricts them (Đ2.8, Đ4.6 "hạn chế"); the profiles of the other provinces pass one that a
+/// password given in the message opens (its members are judged and sent to clamd like any
+/// attachment) and tag one that cannot be opened.
 #[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct EncryptedConfig {
+    /// For an encrypted archive no password from the message opened (or opened only in part):
+    /// its content was not inspected, nor scanned for viruses.
     pub action: Action,
+    /// For one the message's passwords opened entirely; unset, `action` applies to it too.
+    /// `accept` lets the rules on its members (executables, macros, viruses) decide alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opened_action: Option<Action>,
     /// Try the passwords the message itself gives ("Mật khẩu: …") to look inside.
     pub try_passwords: bool,
     /// How many candidates at most.
@@ -130,6 +140,7 @@ impl Default for EncryptedConfig {
     fn default() -> Self {
         EncryptedConfig {
             action: Action::Reject,
+            opened_action: None,
             try_passwords: true,
             max_passwords: 8,
         }
@@ -183,8 +194,19 @@ impl Default for ArchivesConfig {
 
 /// Checks `cfg` and builds the data-stage check; `base_dir` resolves relative paths.
 pub fn build(cfg: &InspectConfig, base_dir: &Path) -> Result<Arc<dyn Check>, String> {
+    build_with_scanner(cfg, base_dir, None)
+}
+
+/// Like [`build`]; members opened with a password from the message are sent to `scanner`
+/// (when it is enabled), since clamd cannot open them itself.
+pub fn build_with_scanner(
+    cfg: &InspectConfig,
+    base_dir: &Path,
+    scanner: Option<Arc<Antivirus>>,
+) -> Result<Arc<dyn Check>, String> {
     Ok(Arc::new(InspectCheck {
         inspector: Arc::new(Inspector::new(cfg, base_dir)?),
+        scanner: scanner.filter(|s| s.enabled()),
     }))
 }
 
@@ -251,6 +273,7 @@ impl Inspector {
             // Exact decoded sizes cost a scan of every base64 body; the bound from the encoded
             // length decides whenever it is under the per-attachment cap. A total cap needs
             // every size exact.
+            keep_opened: false,
             exact_size_above: match (
                 cfg.attachment_size.per_attachment.bytes(),
                 cfg.attachment_size.total.bytes(),
@@ -278,6 +301,21 @@ impl Inspector {
             return Vec::new();
         }
         self.judge(&inspect::walk(raw, &self.limits))
+    }
+
+    /// Walks and judges one message, and returns the members a password opened with their
+    /// bytes when `keep_opened` (for the virus scanner).
+    pub fn inspect_keeping(&self, raw: &[u8], keep_opened: bool) -> (Vec<Finding>, Vec<Opened>) {
+        if !self.cfg.enabled {
+            return (Vec::new(), Vec::new());
+        }
+        let limits = Limits {
+            keep_opened,
+            ..self.limits.clone()
+        };
+        let mut report = inspect::walk(raw, &limits);
+        let opened = std::mem::take(&mut report.opened);
+        (self.judge(&report), opened)
     }
 
     /// The findings for a walk's report, most decisive rule first.
@@ -340,17 +378,24 @@ impl Inspector {
                 vi.push_str(" (cả danh sách tệp bị mã hoá)");
                 en.push_str(" (member list encrypted too)");
             }
-            if e.opened {
+            let ea = &self.cfg.encrypted_archive;
+            let action = if e.opened {
                 vi.push_str(" (đã mở bằng mật khẩu trong thư)");
                 en.push_str(" (opened with the password given in the message)");
-            }
+                ea.opened_action.unwrap_or(ea.action)
+            } else {
+                if e.opened_members > 0 {
+                    vi.push_str(" (chỉ mở được một phần bằng mật khẩu trong thư)");
+                    en.push_str(" (only partly opened with the password given in the message)");
+                } else {
+                    vi.push_str(" (không mở được để kiểm tra)");
+                    en.push_str(" (could not be opened to inspect)");
+                }
+                ea.action
+            };
             enc.push(
-                Finding::new(
-                    rule::ENCRYPTED_ARCHIVE,
-                    self.cfg.encrypted_archive.action,
-                    Bilingual::new(vi, en),
-                )
-                .with_part(&e.path),
+                Finding::new(rule::ENCRYPTED_ARCHIVE, action, Bilingual::new(vi, en))
+                    .with_part(&e.path),
             );
         }
 
@@ -426,6 +471,8 @@ impl Inspector {
 /// The data-stage check over an [`Inspector`].
 struct InspectCheck {
     inspector: Arc<Inspector>,
+    /// clamd, for the members a password opened; `None` when antivirus is off.
+    scanner: Option<Arc<Antivirus>>,
 }
 
 /// Process-wide limit on simultaneous MIME walks: one per CPU.
@@ -471,7 +518,7 @@ impl Check for InspectCheck {
             // most one walk per CPU runs at a time: more buys no throughput, and 100 spooled
             // 25 MB messages read at once would need gigabytes. Waiting here counts against
             // the end-of-data deadline, so an overload defers mail (451), never drops it.
-            let _slot = match walk_slots().acquire().await {
+            let slot = match walk_slots().acquire().await {
                 Ok(permit) => permit,
                 Err(_) => return self.failed("inspection slots closed"),
             };
@@ -480,11 +527,21 @@ impl Check for InspectCheck {
                 Err(e) => return self.failed(&format!("spool unreadable: {e}")),
             };
             let inspector = Arc::clone(&self.inspector);
+            let keep = self.scanner.is_some();
             // The walk is CPU work; off the runtime so one large message stalls nobody.
-            match tokio::task::spawn_blocking(move || inspector.inspect(&bytes)).await {
-                Ok(findings) => findings,
-                Err(_) => self.failed("inspection task failed"),
+            let walked =
+                tokio::task::spawn_blocking(move || inspector.inspect_keeping(&bytes, keep)).await;
+            drop(slot);
+            let (mut findings, opened) = match walked {
+                Ok(r) => r,
+                Err(_) => return self.failed("inspection task failed"),
+            };
+            // clamd cannot open what a password from the message opened: each such member
+            // goes to it on its own, after the walk (the slot is for CPU work, not waiting).
+            if let (Some(scanner), false) = (&self.scanner, opened.is_empty()) {
+                findings.extend(scanner.scan_members(&opened).await);
             }
+            findings
         })
     }
 }

@@ -23,6 +23,21 @@ pub struct BuildContext<'a> {
     pub base: &'a Path,
     /// Valid but questionable settings, for the start-up log and `check-config`.
     pub warnings: &'a mut Vec<String>,
+    /// The clamd scanner of the generation, built on first use ([`BuildContext::antivirus`]).
+    antivirus: Option<Arc<antivirus::Antivirus>>,
+}
+
+impl BuildContext<'_> {
+    /// The generation's clamd scanner (enabled or not), built once and shared: the antivirus
+    /// check scans the message with it, the inspection check the members a password opened.
+    pub fn antivirus(&mut self) -> Result<Arc<antivirus::Antivirus>, String> {
+        if let Some(a) = &self.antivirus {
+            return Ok(Arc::clone(a));
+        }
+        let a = antivirus::scanner(&self.config.antivirus)?;
+        self.antivirus = Some(Arc::clone(&a));
+        Ok(a)
+    }
 }
 
 /// Builds one check for a config generation: `Ok(None)` when its config disables it. A
@@ -42,17 +57,19 @@ pub const REGISTRY: &[Constructor] = &[
         ))))
     },
     |cx| {
+        let check = cx.antivirus()?;
         let av = &cx.config.antivirus;
-        let check = antivirus::build(av)?;
         if !av.enabled {
             return Ok(None);
         }
         cx.warnings
             .extend(av.size_gap(cx.config.limits.message_size));
-        Ok(Some(check))
+        Ok(Some(check as Arc<dyn Check>))
     },
     |cx| {
-        let check = inspect::build(&cx.config.inspect, cx.base)?;
+        // A broken [antivirus] is reported by its own constructor.
+        let scanner = cx.antivirus().ok();
+        let check = inspect::build_with_scanner(&cx.config.inspect, cx.base, scanner)?;
         Ok(cx.config.inspect.enabled.then_some(check))
     },
 ];
@@ -70,6 +87,7 @@ pub fn build_all(config: &Config, base: &Path) -> Result<Built, Vec<String>> {
         config,
         base,
         warnings: &mut warnings,
+        antivirus: None,
     };
     let mut checks = Vec::new();
     let mut errors = Vec::new();

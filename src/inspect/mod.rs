@@ -53,6 +53,10 @@ pub struct Limits {
     /// their size instead of an exact count, which costs a scan of the body. Set it to the
     /// smallest size cap, or 0 for exact sizes everywhere.
     pub exact_size_above: u64,
+    /// Keep the bytes of every member a password candidate opened ([`Report::opened`]), for
+    /// the virus scanner: no scanner can open them itself. Bounded by `archive_bytes`, which
+    /// every extracted byte counts against already.
+    pub keep_opened: bool,
 }
 
 impl Default for Limits {
@@ -67,6 +71,7 @@ impl Default for Limits {
             deadline: Duration::from_secs(10),
             max_passwords: 8,
             exact_size_above: 0,
+            keep_opened: false,
         }
     }
 }
@@ -115,8 +120,21 @@ pub struct Encrypted {
     pub headers: bool,
     /// Encrypted members (names as listed).
     pub members: Vec<String>,
-    /// True when a password candidate from the message opened it.
+    /// True when password candidates from the message opened all of it: the member list (when
+    /// it is encrypted) and every encrypted member, each extracted. What is inside was then
+    /// judged like any other attachment.
     pub opened: bool,
+    /// Encrypted members a candidate opened and extracted (some of `members`).
+    pub opened_members: usize,
+}
+
+/// The content of a member a password candidate opened, kept for the virus scanner
+/// ([`Limits::keep_opened`]).
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// `bao-cao.zip/bao-cao.txt`, as in [`Part::path`].
+    pub path: String,
+    pub data: Vec<u8>,
 }
 
 /// Why something could not be inspected.
@@ -197,6 +215,9 @@ pub struct Report {
     pub passwords: Vec<String>,
     /// MIME parts parsed (containers included).
     pub mime_parts: usize,
+    /// Members opened with a password, with their bytes, when `Limits::keep_opened` asks.
+    #[serde(skip)]
+    pub opened: Vec<Opened>,
 }
 
 /// Walks `raw` within `limits`. Never panics: a panic inside becomes an `Internal` entry.
@@ -345,7 +366,9 @@ impl Walker<'_> {
             headers: listing.headers_encrypted,
             members: Vec::new(),
             opened: false,
+            opened_members: 0,
         };
+        let mut files = 0usize;
         // Members listed but not extracted, reported once per archive.
         let mut unreadable = 0usize;
         let mut first_unreadable: Option<String> = None;
@@ -354,11 +377,14 @@ impl Walker<'_> {
             if m.is_dir {
                 continue;
             }
+            files += 1;
             let name = names::display(&m.name);
             let opened_with = m.decrypted_with.and_then(|i| candidates.get(i).cloned());
             if m.encrypted {
                 enc.members.push(name.clone());
-                enc.opened |= opened_with.is_some();
+                if opened_with.is_some() && m.data.is_some() {
+                    enc.opened_members += 1;
+                }
             }
             let shown = if name.is_empty() {
                 "(unnamed)".to_string()
@@ -381,9 +407,21 @@ impl Walker<'_> {
                 unreadable += 1;
                 first_unreadable.get_or_insert_with(|| format!("{}: {why}", child.names.join("")));
             }
+            let keep = self.limits.keep_opened && child.opened_with.is_some() && m.data.is_some();
+            let child_path = child.path.clone();
             let data = m.data.unwrap_or_default();
             self.content(child, &data, arch + 1, texts);
+            if keep {
+                self.report.opened.push(Opened {
+                    path: child_path,
+                    data,
+                });
+            }
         }
+        // Opened: every encrypted member read, and an encrypted member list read (it listed
+        // something; a list no candidate opened lists nothing).
+        enc.opened = enc.opened_members == enc.members.len()
+            && (!enc.members.is_empty() || (enc.headers && files > 0));
         if enc.headers || !enc.members.is_empty() {
             self.report.encrypted.push(enc);
         }
