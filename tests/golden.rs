@@ -28,6 +28,8 @@ struct Case {
     client_ip: Option<String>,
     #[serde(default)]
     extra: String,
+    /// The expected output's name, when one message is judged on several profiles.
+    json: Option<String>,
 }
 
 fn golden_dir() -> PathBuf {
@@ -68,7 +70,8 @@ fn scan_output_matches_the_golden_files_with_lf_and_crlf() {
     let bless = std::env::var_os("LOCTHU_BLESS").is_some();
     let mut failures = Vec::new();
     for case in &cases.case {
-        let site = work.path().join(format!("{}.toml", case.name));
+        let expected_name = case.json.as_deref().unwrap_or(&case.name);
+        let site = work.path().join(format!("{expected_name}.toml"));
         std::fs::write(
             &site,
             format!(
@@ -86,9 +89,9 @@ fn scan_output_matches_the_golden_files_with_lf_and_crlf() {
         let text = std::fs::read_to_string(dir.join(format!("{}.eml", case.name)))
             .unwrap_or_else(|e| panic!("{}.eml: {e} (run tests/golden/make.py)", case.name));
         let lf = text.replace("\r\n", "\n");
-        let expected_path = dir.join(format!("{}.json", case.name));
+        let expected_path = dir.join(format!("{expected_name}.json"));
         for (ending, body) in [("LF", lf.clone()), ("CRLF", lf.replace('\n', "\r\n"))] {
-            let message = work.path().join(format!("{}-{ending}.eml", case.name));
+            let message = work.path().join(format!("{expected_name}-{ending}.eml"));
             std::fs::write(&message, body).unwrap();
             let actual = scan(&site, case, &message);
             if bless && ending == "LF" {
@@ -98,14 +101,13 @@ fn scan_output_matches_the_golden_files_with_lf_and_crlf() {
             let expected: serde_json::Value = match std::fs::read_to_string(&expected_path) {
                 Ok(t) => serde_json::from_str(&t).unwrap(),
                 Err(_) => {
-                    failures.push(format!("{}: no {}.json", case.name, case.name));
+                    failures.push(format!("{expected_name}: no {expected_name}.json"));
                     continue;
                 }
             };
             if actual != expected {
                 failures.push(format!(
-                    "{} ({ending}):\n  expected: {expected}\n  actual:   {actual}",
-                    case.name
+                    "{expected_name} ({ending}):\n  expected: {expected}\n  actual:   {actual}"
                 ));
             }
         }
