@@ -15,3 +15,4 @@ pub mod scan;
 pub mod server;
 pub mod smtp;
 pub mod spool;
+pub mod state;

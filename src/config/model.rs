@@ -31,6 +31,7 @@ pub struct Config {
     pub quarantine: Quarantine,
     pub antivirus: crate::checks::antivirus::AntivirusConfig,
     pub inspect: crate::checks::inspect::InspectConfig,
+    pub state: State,
 }
 
 impl Default for Config {
@@ -46,6 +47,7 @@ impl Default for Config {
             quarantine: Quarantine::default(),
             antivirus: Default::default(),
             inspect: Default::default(),
+            state: State::default(),
         }
     }
 }
@@ -352,6 +354,85 @@ impl Default for Quarantine {
             dir: PathBuf::from("/var/lib/locthu/quarantine"),
             retention_days: 30,
             keep_rejected: Vec::new(),
+        }
+    }
+}
+
+/// The state store the anti-spam and policy checks keep their data in (`crate::state`). Opened
+/// once at start; a reload does not reopen it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct State {
+    /// `embedded` (a redb file, one node) or `redis` (shared by several nodes).
+    pub backend: StateBackend,
+    pub embedded: StateEmbedded,
+    pub redis: StateRedis,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            backend: StateBackend::Embedded,
+            embedded: StateEmbedded::default(),
+            redis: StateRedis::default(),
+        }
+    }
+}
+
+/// See [`State::backend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateBackend {
+    Embedded,
+    Redis,
+}
+
+/// The embedded backend: one redb file on local disk.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateEmbedded {
+    /// The database file, relative to the config file; it and its directory are created on
+    /// first use, like the quarantine's. One process at a time may open it.
+    pub path: PathBuf,
+    /// Longest a call may take (queue, transaction and fsync); past it the call fails.
+    pub timeout: Span,
+    /// How often expired entries are swept, `sweep_batch` at most per transaction.
+    pub sweep_interval: Span,
+    pub sweep_batch: usize,
+}
+
+impl Default for StateEmbedded {
+    fn default() -> Self {
+        StateEmbedded {
+            path: PathBuf::from("/var/lib/locthu/state.redb"),
+            timeout: Span::secs(2),
+            sweep_interval: Span::secs(30),
+            sweep_batch: 1000,
+        }
+    }
+}
+
+/// The Redis backend.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateRedis {
+    /// `redis://[user:password@]host:port/db` (or `unix:///path`).
+    pub url: String,
+    /// Put before every key, so several users of one Redis never collide.
+    pub prefix: String,
+    /// Longest wait for a (re)connection.
+    pub connect_timeout: Span,
+    /// Longest wait for each reply.
+    pub response_timeout: Span,
+}
+
+impl Default for StateRedis {
+    fn default() -> Self {
+        StateRedis {
+            url: "redis://127.0.0.1:6379/0".into(),
+            prefix: "locthu:".into(),
+            connect_timeout: Span::secs(1),
+            response_timeout: Span(std::time::Duration::from_millis(500)),
         }
     }
 }
