@@ -249,8 +249,8 @@ pub fn validate(cfg: &config::State) -> Vec<String> {
                     errs.push(format!("embedded.{key} must be above zero"));
                 }
             }
-            if e.sweep_batch == 0 {
-                errs.push("embedded.sweep_batch must be above zero".into());
+            if e.sweep_batch == 0 || e.sweep_batch > 100_000 {
+                errs.push("embedded.sweep_batch: 1 to 100000 entries per transaction".into());
             }
         }
         config::StateBackend::Redis => {
