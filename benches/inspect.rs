@@ -2,6 +2,11 @@
 //! parse of the same bytes. Absolute MB/s on shared machines are noise; the ratio is the figure
 //! (target: inspection ≥ 0.5 × bare parse).
 //!
+//! Then the same corpus through the engine (issue 9, "parse once"): with the inspection check
+//! alone, with a second check that reads the content model too, and with a second check that
+//! parses the message itself. The second reader must cost about nothing (ratio near 1.0); the
+//! second parse shows what it would cost otherwise.
+//!
 //! `cargo bench --bench inspect` (add `-- --quick` for a short run).
 
 use std::hint::black_box;
@@ -107,6 +112,89 @@ fn inspect_all(i: &locthu::checks::inspect::Inspector, corpus: &[Vec<u8>]) -> us
     corpus.iter().map(|m| i.inspect(m).len()).sum()
 }
 
+/// A second check that reads the shared content model (as a spam or link check would).
+struct SecondReader;
+
+impl locthu::engine::Check for SecondReader {
+    fn name(&self) -> &'static str {
+        "second-reader"
+    }
+    fn reads_content(&self) -> bool {
+        true
+    }
+    fn content<'a>(
+        &'a self,
+        _conn: &'a locthu::engine::Connection,
+        _env: &'a locthu::engine::Envelope,
+        content: &'a locthu::inspect::Content,
+        _out: &mut Vec<locthu::engine::Finding>,
+    ) -> locthu::engine::Pending<'a> {
+        let chars: usize = content.texts.iter().map(|t| t.text.len()).sum();
+        black_box((chars, content.urls.len(), content.report.parts.len()));
+        None
+    }
+}
+
+/// A second check that parses the message on its own: what "parse once" saves.
+struct SecondParser(locthu::inspect::Limits);
+
+impl locthu::engine::Check for SecondParser {
+    fn name(&self) -> &'static str {
+        "second-parser"
+    }
+    fn data<'a>(
+        &'a self,
+        _conn: &'a locthu::engine::Connection,
+        _env: &'a locthu::engine::Envelope,
+        msg: &'a locthu::spool::Spool,
+    ) -> locthu::engine::CheckFuture<'a> {
+        Box::pin(async move {
+            let bytes = msg.bytes().unwrap();
+            black_box(locthu::inspect::analyse(&bytes, &self.0).texts.len());
+            Vec::new()
+        })
+    }
+}
+
+fn engine_with(extra: Option<std::sync::Arc<dyn locthu::engine::Check>>) -> locthu::engine::Engine {
+    let cfg = locthu::checks::inspect::InspectConfig::default();
+    let base = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let inspector = locthu::checks::inspect::Inspector::new(&cfg, &base).unwrap();
+    let limits = inspector.limits().clone();
+    let mut checks = vec![locthu::checks::inspect::build_from(inspector, None)];
+    checks.extend(extra);
+    locthu::engine::Engine::new(checks, Default::default()).with_content_limits(limits)
+}
+
+fn engine_pass(
+    rt: &tokio::runtime::Runtime,
+    e: &locthu::engine::Engine,
+    spools: &[locthu::spool::Spool],
+) -> usize {
+    let conn = locthu::engine::Connection {
+        id: 0,
+        listener: "bench".into(),
+        role: locthu::engine::Role::Inbound,
+        client: locthu::engine::Client {
+            addr: "192.0.2.1:25".parse().unwrap(),
+            name: None,
+            helo: None,
+            login: None,
+            trusted: false,
+            addr_unavailable: false,
+        },
+        tls: false,
+    };
+    let env = locthu::engine::Envelope::default();
+    rt.block_on(async {
+        let mut n = 0;
+        for s in spools {
+            n += e.data(&conn, &env, s).await.findings.len();
+        }
+        n
+    })
+}
+
 fn bench(c: &mut Criterion) {
     let corpus = corpus();
     let bytes: usize = corpus.iter().map(Vec::len).sum();
@@ -153,5 +241,54 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench);
+/// The engine with one and two readers of the content, timed side by side in one run.
+fn engine_bench(_c: &mut Criterion) {
+    let corpus = corpus();
+    let spools: Vec<_> = corpus
+        .iter()
+        .map(|m| locthu::spool::Spool::from_bytes(m.clone()))
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let limits = locthu::inspect::Limits::default();
+    let one = engine_with(None);
+    let two = engine_with(Some(std::sync::Arc::new(SecondReader)));
+    let reparse = engine_with(Some(std::sync::Arc::new(SecondParser(limits))));
+    // Under `cargo test` (no --bench) one pass each checks that it runs, nothing is timed.
+    let timed = std::env::args().any(|a| a == "--bench");
+    let span = if timed {
+        Duration::from_secs(2)
+    } else {
+        Duration::ZERO
+    };
+    let time = |e: &locthu::engine::Engine| {
+        let start = Instant::now();
+        let mut runs = 0u32;
+        while start.elapsed() < span || runs < if timed { 5 } else { 1 } {
+            black_box(engine_pass(&rt, e, &spools));
+            runs += 1;
+        }
+        start.elapsed() / runs
+    };
+    // Interleaved, so that machine noise hits all three alike.
+    let (mut t1, mut t2, mut t3) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    for _ in 0..3 {
+        t1 += time(&one);
+        t2 += time(&two);
+        t3 += time(&reparse);
+    }
+    println!(
+        "engine over the corpus: one content reader {:?}, two readers {:?}, a reader that parses again {:?}\n\
+         ratio two readers/one {:.2} (parse once), second parse/one {:.2}\n",
+        t1 / 3,
+        t2 / 3,
+        t3 / 3,
+        t2.as_secs_f64() / t1.as_secs_f64(),
+        t3.as_secs_f64() / t1.as_secs_f64()
+    );
+}
+
+criterion_group!(benches, bench, engine_bench);
 criterion_main!(benches);

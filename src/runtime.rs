@@ -82,13 +82,18 @@ impl Runtime {
                 },
             );
         }
-        let checks::Built { checks, warnings } = match checks::build_all(&config, &base) {
+        let checks::Built {
+            checks,
+            warnings,
+            content_limits,
+        } = match checks::build_all(&config, &base) {
             Ok(built) => built,
             Err(errs) => {
                 errs.into_iter().for_each(&mut err);
                 checks::Built {
                     checks: Vec::new(),
                     warnings: Vec::new(),
+                    content_limits: None,
                 }
             }
         };
@@ -114,7 +119,8 @@ impl Runtime {
                     on_timeout: config.limits.on_stage_timeout,
                 },
             )
-            .with_policy(policy),
+            .with_policy(policy)
+            .with_content_limits(content_limits.unwrap_or_default()),
             config,
             source,
             listeners,

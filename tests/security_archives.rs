@@ -224,10 +224,21 @@ async fn a_dead_clamd_defers_the_opened_members_too() {
     let check =
         locthu::checks::inspect::build_with_scanner(&cfg, &base, Some(Arc::clone(&scanner)))
             .unwrap();
+    // Through the engine, which parses the message once and keeps the opened members.
+    let limits = locthu::inspect::Limits {
+        keep_opened: true,
+        ..locthu::checks::inspect::Inspector::new(&cfg, &base)
+            .unwrap()
+            .limits()
+            .clone()
+    };
+    let engine =
+        locthu::engine::Engine::new(vec![check], Default::default()).with_content_limits(limits);
     let spool = Spool::from_bytes(locked_mail("bao-cao.txt", EICAR, true));
-    let found = check
+    let found = engine
         .data(&clamd_harness::conn(), &Envelope::default(), &spool)
-        .await;
+        .await
+        .findings;
     assert!(
         found
             .iter()
@@ -236,9 +247,10 @@ async fn a_dead_clamd_defers_the_opened_members_too() {
     );
     // Without a password nothing was opened, so nothing waits for clamd.
     let spool = Spool::from_bytes(locked_mail("bao-cao.txt", EICAR, false));
-    let found = check
+    let found = engine
         .data(&clamd_harness::conn(), &Envelope::default(), &spool)
-        .await;
+        .await
+        .findings;
     assert!(found.iter().all(|f| f.rule != rule::UNSCANNED), "{found:?}");
 }
 

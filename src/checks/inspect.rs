@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::checks::antivirus::Antivirus;
 use crate::config::{ByteSize, Span};
-use crate::engine::{rule, Action, Bilingual, Check, CheckFuture, Connection, Envelope, Finding};
+use crate::engine::{rule, Action, Bilingual, Check, Connection, Envelope, Finding, Pending};
+use crate::inspect::Content;
 use crate::inspect::{self, names::ExtensionList, Limits, Opened, Origin, Reason, Report};
-use crate::spool::Spool;
 
 /// The default executable list, compiled in for when the configured default file is absent.
 const BUILTIN_EXECUTABLES: &str = include_str!("../../filters/executables.txt");
@@ -204,10 +204,15 @@ pub fn build_with_scanner(
     base_dir: &Path,
     scanner: Option<Arc<Antivirus>>,
 ) -> Result<Arc<dyn Check>, String> {
-    Ok(Arc::new(InspectCheck {
-        inspector: Arc::new(Inspector::new(cfg, base_dir)?),
+    Ok(build_from(Inspector::new(cfg, base_dir)?, scanner))
+}
+
+/// The check over a built [`Inspector`]; see [`build_with_scanner`].
+pub fn build_from(inspector: Inspector, scanner: Option<Arc<Antivirus>>) -> Arc<dyn Check> {
+    Arc::new(InspectCheck {
+        inspector: Arc::new(inspector),
         scanner: scanner.filter(|s| s.enabled()),
-    }))
+    })
 }
 
 /// The rules, ready to judge messages synchronously (the check runs them off the runtime).
@@ -475,73 +480,33 @@ struct InspectCheck {
     scanner: Option<Arc<Antivirus>>,
 }
 
-/// Process-wide limit on simultaneous MIME walks: one per CPU.
-fn walk_slots() -> &'static tokio::sync::Semaphore {
-    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    SLOTS.get_or_init(|| {
-        let cpus = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        tokio::sync::Semaphore::new(cpus)
-    })
-}
-
-impl InspectCheck {
-    fn failed(&self, en: &str) -> Vec<Finding> {
-        vec![Finding::new(
-            rule::UNSCANNABLE,
-            self.inspector.cfg.unscannable.action,
-            Bilingual::new(
-                "Không kiểm tra được nội dung: lỗi khi kiểm tra",
-                format!("Content cannot be inspected: {en}"),
-            ),
-        )]
-    }
-}
-
 impl Check for InspectCheck {
     fn name(&self) -> &'static str {
         "inspect"
     }
 
-    fn data<'a>(
+    fn reads_content(&self) -> bool {
+        self.inspector.cfg.enabled
+    }
+
+    /// Judges the shared content model (the engine parsed the message once); clamd gets the
+    /// members a password from the message opened, which it cannot open itself.
+    fn content<'a>(
         &'a self,
         _conn: &'a Connection,
         _env: &'a Envelope,
-        msg: &'a Spool,
-    ) -> CheckFuture<'a> {
-        Box::pin(async move {
-            if !self.inspector.cfg.enabled {
-                return Vec::new();
-            }
-            // The walk needs the whole message in memory (mail-parser does not stream), so at
-            // most one walk per CPU runs at a time: more buys no throughput, and 100 spooled
-            // 25 MB messages read at once would need gigabytes. Waiting here counts against
-            // the end-of-data deadline, so an overload defers mail (451), never drops it.
-            let slot = match walk_slots().acquire().await {
-                Ok(permit) => permit,
-                Err(_) => return self.failed("inspection slots closed"),
-            };
-            let bytes = match msg.bytes() {
-                Ok(b) => b.into_owned(),
-                Err(e) => return self.failed(&format!("spool unreadable: {e}")),
-            };
-            let inspector = Arc::clone(&self.inspector);
-            let keep = self.scanner.is_some();
-            // The walk is CPU work; off the runtime so one large message stalls nobody.
-            let walked =
-                tokio::task::spawn_blocking(move || inspector.inspect_keeping(&bytes, keep)).await;
-            drop(slot);
-            let (mut findings, opened) = match walked {
-                Ok(r) => r,
-                Err(_) => return self.failed("inspection task failed"),
-            };
-            // clamd cannot open what a password from the message opened: each such member
-            // goes to it on its own, after the walk (the slot is for CPU work, not waiting).
-            if let (Some(scanner), false) = (&self.scanner, opened.is_empty()) {
-                findings.extend(scanner.scan_members(&opened).await);
-            }
-            findings
-        })
+        content: &'a Content,
+        out: &mut Vec<Finding>,
+    ) -> Pending<'a> {
+        if !self.inspector.cfg.enabled {
+            return None;
+        }
+        out.extend(self.inspector.judge(&content.report));
+        let scanner = self.scanner.as_ref()?;
+        let opened = &content.report.opened;
+        if opened.is_empty() {
+            return None;
+        }
+        Some(Box::pin(scanner.scan_members(opened)))
     }
 }

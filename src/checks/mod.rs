@@ -25,6 +25,8 @@ pub struct BuildContext<'a> {
     pub warnings: &'a mut Vec<String>,
     /// The clamd scanner of the generation, built on first use ([`BuildContext::antivirus`]).
     antivirus: Option<Arc<antivirus::Antivirus>>,
+    /// The bounds of the one content parse, set by the check that owns them (inspection).
+    pub content_limits: Option<crate::inspect::Limits>,
 }
 
 impl BuildContext<'_> {
@@ -68,8 +70,14 @@ pub const REGISTRY: &[Constructor] = &[
     },
     |cx| {
         // A broken [antivirus] is reported by its own constructor.
-        let scanner = cx.antivirus().ok();
-        let check = inspect::build_with_scanner(&cx.config.inspect, cx.base, scanner)?;
+        let scanner = cx.antivirus().ok().filter(|s| s.enabled());
+        let inspector = inspect::Inspector::new(&cx.config.inspect, cx.base)?;
+        // Members a password opened are kept for clamd, which cannot open them itself.
+        cx.content_limits = Some(crate::inspect::Limits {
+            keep_opened: scanner.is_some(),
+            ..inspector.limits().clone()
+        });
+        let check = inspect::build_from(inspector, scanner);
         Ok(cx.config.inspect.enabled.then_some(check))
     },
 ];
@@ -78,6 +86,8 @@ pub const REGISTRY: &[Constructor] = &[
 pub struct Built {
     pub checks: Vec<Arc<dyn Check>>,
     pub warnings: Vec<String>,
+    /// The bounds of the content parse (see `Engine::with_content_limits`).
+    pub content_limits: Option<crate::inspect::Limits>,
 }
 
 /// Builds every enabled check; all construction errors are returned, not only the first.
@@ -88,6 +98,7 @@ pub fn build_all(config: &Config, base: &Path) -> Result<Built, Vec<String>> {
         base,
         warnings: &mut warnings,
         antivirus: None,
+        content_limits: None,
     };
     let mut checks = Vec::new();
     let mut errors = Vec::new();
@@ -98,8 +109,13 @@ pub fn build_all(config: &Config, base: &Path) -> Result<Built, Vec<String>> {
             Err(e) => errors.push(e),
         }
     }
+    let content_limits = cx.content_limits.take();
     if errors.is_empty() {
-        Ok(Built { checks, warnings })
+        Ok(Built {
+            checks,
+            warnings,
+            content_limits,
+        })
     } else {
         Err(errors)
     }

@@ -2,6 +2,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::{Connection, Envelope, Finding, Verdict};
+use crate::inspect::Content;
 use crate::spool::Spool;
 
 /// Findings a check has to wait for (DNS, the state store, a directory, a scanner).
@@ -70,6 +71,25 @@ pub trait Check: Send + Sync {
         _msg: &'a Spool,
     ) -> CheckFuture<'a> {
         Box::pin(async { Vec::new() })
+    }
+
+    /// Whether this check reads the content model: the engine then parses each message once
+    /// (bounded, off the async workers) and calls [`Check::content`] with the result.
+    fn reads_content(&self) -> bool {
+        false
+    }
+
+    /// After the end of DATA, with the message parsed once into the shared content model:
+    /// headers, texts, links, every part and archive member. Every check that reads content
+    /// reads this one; none parses the message again.
+    fn content<'a>(
+        &'a self,
+        _conn: &'a Connection,
+        _env: &'a Envelope,
+        _content: &'a Content,
+        _out: &mut Vec<Finding>,
+    ) -> Pending<'a> {
+        None
     }
 
     /// After the message's fate is known: `verdict` is the data stage's decision, `delivered`

@@ -68,6 +68,8 @@ pub struct Engine {
     checks: Vec<Arc<dyn Check>>,
     limits: StageLimits,
     policy: MessagePolicy,
+    /// The bounds of the one content parse, when some check reads content.
+    content: Option<crate::inspect::Limits>,
 }
 
 impl Engine {
@@ -76,7 +78,19 @@ impl Engine {
             checks,
             limits,
             policy: MessagePolicy::default(),
+            content: None,
         }
+    }
+
+    /// The bounds of the content parse (`inspect.*` limits); it runs only if a check reads
+    /// content.
+    pub fn with_content_limits(mut self, limits: crate::inspect::Limits) -> Self {
+        self.content = self
+            .checks
+            .iter()
+            .any(|c| c.reads_content())
+            .then_some(limits);
+        self
     }
 
     /// The per-message settings (deadline, quarantine, kept copies, tag headers).
@@ -184,13 +198,56 @@ impl Engine {
             observe(Stage::Data, started);
             return early;
         }
-        let runs = self.checks.iter().map(|c| c.data(conn, env, msg));
+        // The parse (CPU, on a blocking thread) and the checks that stream the raw message
+        // (clamd) run at the same time.
+        let runs =
+            futures_util::future::join_all(self.checks.iter().map(|c| c.data(conn, env, msg)));
+        let (raw_findings, content) = futures_util::future::join(runs, self.parse(msg)).await;
         let mut verdict = early;
-        for findings in futures_util::future::join_all(runs).await {
+        verdict.findings.extend(raw_findings.into_iter().flatten());
+        if let Some(content) = &content {
+            let mut findings = Vec::new();
+            let mut waiting = Vec::new();
+            for check in &self.checks {
+                if let Some(f) = check.content(conn, env, content, &mut findings) {
+                    waiting.push(f);
+                }
+            }
+            findings.extend(
+                futures_util::future::join_all(waiting)
+                    .await
+                    .into_iter()
+                    .flatten(),
+            );
             verdict.findings.extend(findings);
         }
         observe(Stage::Data, started);
         verdict
+    }
+
+    /// The one parse of a message into the content model, when a check reads content.
+    ///
+    /// The parse needs the whole message in memory (mail-parser does not stream), so at most
+    /// one runs per CPU (`inspect::walk_slots`): more buys no throughput, and 100 spooled 25 MB
+    /// messages read at once would need gigabytes. Waiting counts against the end-of-data
+    /// deadline, so an overload defers mail (451), never drops it. A message that cannot be
+    /// read or parsed is unscannable to the rules, never clean.
+    async fn parse(&self, msg: &Spool) -> Option<Arc<crate::inspect::Content>> {
+        use crate::inspect::Content;
+        let limits = self.content.clone()?;
+        let Ok(_slot) = crate::inspect::walk_slots().acquire().await else {
+            return Some(Arc::new(Content::unreadable()));
+        };
+        let bytes = match msg.bytes() {
+            Ok(b) => b.into_owned(),
+            Err(e) => {
+                tracing::warn!(error = %e, "spool unreadable for the content parse");
+                return Some(Arc::new(Content::unreadable()));
+            }
+        };
+        let parsed =
+            tokio::task::spawn_blocking(move || crate::inspect::analyse(&bytes, &limits)).await;
+        Some(Arc::new(parsed.unwrap_or_else(|_| Content::unreadable())))
     }
 }
 

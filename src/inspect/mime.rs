@@ -88,6 +88,61 @@ pub struct Summary {
     pub limited: Vec<(String, &'static str)>,
     /// Number of MIME parts.
     pub parts: usize,
+    /// The message's own header fields, decoded (at most `MAX_HEADERS`).
+    pub headers: Vec<(String, String)>,
+    /// The body's text and HTML parts, decoded to Unicode (at most `MAX_TEXT` chars in all).
+    pub texts: Vec<BodyText>,
+}
+
+/// A text or HTML part of the message body, decoded to Unicode.
+#[derive(Debug, Clone)]
+pub struct BodyText {
+    pub path: String,
+    /// The text; for HTML, the text derived from it.
+    pub text: String,
+    /// The HTML source, for an HTML part (its links are not in the derived text).
+    pub html: Option<String>,
+}
+
+/// Header fields kept in the content model, and the chars of each value.
+const MAX_HEADERS: usize = 256;
+const MAX_HEADER_VALUE: usize = 8 * 1024;
+/// Chars of body text kept in the content model, all parts together.
+const MAX_TEXT: usize = 1024 * 1024;
+
+/// A header value as text: decoded words, addresses as `Name <addr>`, dates in RFC 3339, other
+/// structured values as they were written (unfolded).
+fn header_text(h: &mail_parser::Header<'_>) -> String {
+    use mail_parser::HeaderValue;
+    let mut v = match h.value() {
+        HeaderValue::Text(t) => t.to_string(),
+        HeaderValue::TextList(l) => l.iter().collect::<Vec<_>>().join(", "),
+        HeaderValue::Address(a) => a
+            .mailboxes()
+            .map(|m| match (m.name(), m.address()) {
+                (Some(n), Some(a)) => format!("{n} <{a}>"),
+                (None, Some(a)) => a.to_string(),
+                (Some(n), None) => n.to_string(),
+                (None, None) => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        HeaderValue::DateTime(d) => d.to_rfc3339(),
+        _ => String::from_utf8_lossy(h.raw_value())
+            .split(['\r', '\n'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    if v.len() > MAX_HEADER_VALUE {
+        let mut end = MAX_HEADER_VALUE;
+        while !v.is_char_boundary(end) {
+            end -= 1;
+        }
+        v.truncate(end);
+    }
+    v
 }
 
 /// What [`walk`] reports each leaf to.
@@ -132,6 +187,44 @@ pub fn walk(raw: &[u8], limits: MimeLimits, v: &mut impl Visitor) -> Summary {
         return summary;
     };
     summary.parts = msg.parts().len();
+    summary.headers = msg
+        .headers()
+        .iter()
+        .take(MAX_HEADERS)
+        .map(|h| (h.raw_name().to_string(), header_text(&h)))
+        .collect();
+    let mut budget = MAX_TEXT;
+    for part in msg.parts() {
+        if budget == 0 {
+            break;
+        }
+        let html = match part.kind() {
+            PartKind::Text => false,
+            PartKind::Html => true,
+            _ => continue,
+        };
+        let leaf = leaf_of(part);
+        if !leaf.is_body_text {
+            continue;
+        }
+        let Some(source) = leaf.part.text_prefix(budget) else {
+            continue;
+        };
+        let (text, html) = if html {
+            (
+                mail_parser::html_to_text(&source),
+                Some(source.into_owned()),
+            )
+        } else {
+            (source.into_owned(), None)
+        };
+        budget = budget.saturating_sub(text.chars().count().max(1));
+        summary.texts.push(BodyText {
+            path: leaf.path,
+            text,
+            html,
+        });
+    }
     let texts = Texts { msg: &msg };
     for part in msg.parts() {
         let flags = part.flags();

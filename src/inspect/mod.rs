@@ -4,6 +4,7 @@
 //! `crate::checks::inspect`.
 
 pub mod archive;
+pub mod content;
 mod mime;
 pub mod names;
 mod ole;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+pub use content::{analyse, Content};
 pub use sniff::Sniff;
 
 /// How much of a body is decoded to sniff it when its first bytes do not ask for all of it.
@@ -220,17 +222,36 @@ pub struct Report {
     pub opened: Vec<Opened>,
 }
 
+/// Process-wide limit on simultaneous message parses: one per CPU (see `Engine::parse`).
+pub fn walk_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        tokio::sync::Semaphore::new(cpus)
+    })
+}
+
 /// Walks `raw` within `limits`. Never panics: a panic inside becomes an `Internal` entry.
 pub fn walk(raw: &[u8], limits: &Limits) -> Report {
+    walk_with_summary(raw, limits).0
+}
+
+/// [`walk`], with what the MIME parse found besides the parts (headers, body texts).
+fn walk_with_summary(raw: &[u8], limits: &Limits) -> (Report, mime::Summary) {
     match catch_unwind(AssertUnwindSafe(|| walk_inner(raw, limits))) {
         Ok(r) => r,
-        Err(_) => Report {
-            unscannable: vec![Unscannable {
-                path: String::new(),
-                reason: Reason::Internal,
-            }],
-            ..Report::default()
-        },
+        Err(_) => (
+            Report {
+                unscannable: vec![Unscannable {
+                    path: String::new(),
+                    reason: Reason::Internal,
+                }],
+                ..Report::default()
+            },
+            mime::Summary::default(),
+        ),
     }
 }
 
@@ -496,7 +517,7 @@ fn may_be_disk_image(prefix: &[u8]) -> bool {
     head.iter().all(|&b| b == 0) || prefix.get(510..512) == Some(&[0x55, 0xaa])
 }
 
-fn walk_inner(raw: &[u8], limits: &Limits) -> Report {
+fn walk_inner(raw: &[u8], limits: &Limits) -> (Report, mime::Summary) {
     let started = Instant::now();
     let deadline = started + limits.deadline;
     let mut w = Walker {
@@ -517,13 +538,13 @@ fn walk_inner(raw: &[u8], limits: &Limits) -> Report {
         max_parts: limits.mime_parts,
         max_encoded_nesting: limits.mime_depth.min(8),
     };
-    let summary = mime::walk(raw, mlim, &mut w);
+    let mut summary = mime::walk(raw, mlim, &mut w);
     w.report.mime_parts = summary.parts;
-    for (path, what) in summary.limited {
+    for (path, what) in std::mem::take(&mut summary.limited) {
         w.unscannable(&path, Reason::MimeLimit(what.to_string()));
     }
     if w.timed_out || Instant::now() > deadline {
         w.unscannable("", Reason::Deadline);
     }
-    w.report
+    (w.report, summary)
 }
