@@ -13,6 +13,7 @@ pub mod quarantine;
 pub mod runtime;
 pub mod scan;
 pub mod server;
+pub mod services;
 pub mod smtp;
 pub mod spool;
 pub mod state;

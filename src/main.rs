@@ -11,6 +11,7 @@ use tracing::{error, info};
 
 use locthu::config::LogFormat;
 use locthu::server::{self, Gateway, Overrides, Workers};
+use locthu::services::Services;
 
 #[derive(Parser)]
 #[command(
@@ -92,7 +93,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Cmd::CheckConfig { config } => {
-            match server::load_runtime(config.as_deref(), &Overrides::default()) {
+            match server::load_runtime(
+                config.as_deref(),
+                &Overrides::default(),
+                &Services::default(),
+            ) {
                 Ok(rt) => {
                     println!(
                         "{}: ok ({} listener(s), checks: {})",
@@ -114,7 +119,8 @@ fn main() -> ExitCode {
             upstream,
         } => {
             let overrides = Overrides { listen, upstream };
-            let rt = match server::load_runtime(config.as_deref(), &overrides) {
+            let services = Services::new();
+            let rt = match server::load_runtime(config.as_deref(), &overrides, &services) {
                 Ok(rt) => rt,
                 Err(errors) => {
                     eprintln!("{errors}");
@@ -134,10 +140,14 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            runtime.block_on(serve(rt, config, overrides))
+            runtime.block_on(serve(rt, config, overrides, services))
         }
         Cmd::Quarantine { config, op } => {
-            let rt = match server::load_runtime(config.as_deref(), &Overrides::default()) {
+            let rt = match server::load_runtime(
+                config.as_deref(),
+                &Overrides::default(),
+                &Services::default(),
+            ) {
                 Ok(rt) => rt,
                 Err(errors) => {
                     eprintln!("{errors}");
@@ -156,7 +166,11 @@ fn main() -> ExitCode {
             role,
             files,
         } => {
-            let rt = match server::load_runtime(config.as_deref(), &Overrides::default()) {
+            let rt = match server::load_runtime(
+                config.as_deref(),
+                &Overrides::default(),
+                &Services::default(),
+            ) {
                 Ok(rt) => rt,
                 Err(errors) => {
                     eprintln!("{errors}");
@@ -197,6 +211,7 @@ async fn serve(
     rt: locthu::runtime::Runtime,
     config: Option<PathBuf>,
     overrides: Overrides,
+    services: Arc<Services>,
 ) -> ExitCode {
     if config.is_none() {
         info!("no --config given: running on the embedded default config (see config/locthu.toml)");
@@ -240,7 +255,7 @@ async fn serve(
             return ExitCode::FAILURE;
         }
     };
-    let gateway = Gateway::new(rt, workers, config, overrides);
+    let gateway = Gateway::new(rt, workers, config, overrides, services);
     if !admin.is_empty() {
         match TcpListener::bind(&admin).await {
             Ok(sock) => {

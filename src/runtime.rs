@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use crate::checks;
 use crate::config::{ConfigError, ConfigErrors, Loaded, Source};
 use crate::engine::{Engine, MessagePolicy, StageLimits};
+use crate::services::Services;
 use crate::smtp::tls;
 use crate::smtp::upstream::UpstreamSettings;
 
@@ -32,7 +33,7 @@ pub struct ListenerRuntime {
 
 impl Runtime {
     /// Builds the checks and TLS contexts; `check-config` runs exactly this.
-    pub fn build(loaded: Loaded) -> Result<Runtime, ConfigErrors> {
+    pub fn build(loaded: Loaded, services: &Services) -> Result<Runtime, ConfigErrors> {
         let Loaded { config, source } = loaded;
         let base = source.base_dir();
         let mut errors = Vec::new();
@@ -86,7 +87,7 @@ impl Runtime {
             checks,
             warnings,
             content_limits,
-        } = match checks::build_all(&config, &base) {
+        } = match checks::build_all(&config, &base, services) {
             Ok(built) => built,
             Err(errs) => {
                 errs.into_iter().for_each(&mut err);

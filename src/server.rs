@@ -17,6 +17,7 @@ use crate::config::{self, ConfigErrors, Loaded};
 use crate::conns::{ConnTracker, Refusal};
 use crate::metrics::metrics;
 use crate::runtime::Runtime;
+use crate::services::Services;
 use crate::smtp::session::{self, Phase};
 
 /// Command-line overrides applied on top of every config generation (`--listen`, `--upstream`).
@@ -43,10 +44,11 @@ impl Overrides {
 pub fn load_runtime(
     path: Option<&std::path::Path>,
     overrides: &Overrides,
+    services: &Services,
 ) -> Result<Runtime, ConfigErrors> {
     let mut loaded = config::load(path)?;
     overrides.apply(&mut loaded);
-    Runtime::build(loaded)
+    Runtime::build(loaded, services)
 }
 
 /// Session threads, each with its own single-threaded tokio runtime.
@@ -128,6 +130,8 @@ pub struct Gateway {
     conns: ConnTracker,
     config_path: Option<PathBuf>,
     overrides: Overrides,
+    /// The state store and clamd pools, kept across reloads.
+    services: Arc<Services>,
 }
 
 impl Gateway {
@@ -136,8 +140,10 @@ impl Gateway {
         workers: Workers,
         config_path: Option<PathBuf>,
         overrides: Overrides,
+        services: Arc<Services>,
     ) -> Arc<Self> {
         Arc::new(Gateway {
+            services,
             workers,
             runtime: ArcSwap::from_pointee(runtime),
             phase: watch::channel(Phase::Running).0,
@@ -158,7 +164,7 @@ impl Gateway {
 
     /// Reads the config again and swaps it in if it is valid; otherwise keeps the running one.
     pub fn reload(&self) -> Result<(), String> {
-        let result = load_runtime(self.config_path.as_deref(), &self.overrides)
+        let result = load_runtime(self.config_path.as_deref(), &self.overrides, &self.services)
             .map_err(|e| e.to_string())
             .and_then(|rt| {
                 let old = self.runtime.load();

@@ -134,3 +134,12 @@ fn wrong_values_in_several_sections_are_reported_together() {
     );
     assert!(out.contains("site.toml:10: "), "{out}");
 }
+
+#[test]
+fn a_wrong_state_store_setting_is_named_with_its_line() {
+    refused(
+        &format!("[server]\nhostname = \"mx.example.vn\"\n{LISTENER}[state]\nbackend = \"redis\"\n[state.redis]\nurl = \"http://nope\"\n"),
+        12,
+        "redis.url",
+    );
+}

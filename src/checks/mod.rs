@@ -9,18 +9,20 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::engine::Check;
+use crate::services::Services;
 
 pub mod antivirus;
 pub mod inspect;
 pub mod relay;
 pub mod size;
 
-/// What a constructor gets: the validated config of the new generation and the directory its
-/// relative paths are resolved against. Services that outlive a reload (the state store, the
-/// resolver) will be handed here too.
+/// What a constructor gets: the validated config of the new generation, the directory its
+/// relative paths are resolved against, and the services that outlive a reload (the state
+/// store: `cx.services.state(&cx.config.state, cx.base, cx.warnings)`; clamd).
 pub struct BuildContext<'a> {
     pub config: &'a Config,
     pub base: &'a Path,
+    pub services: &'a Services,
     /// Valid but questionable settings, for the start-up log and `check-config`.
     pub warnings: &'a mut Vec<String>,
     /// The clamd scanner of the generation, built on first use ([`BuildContext::antivirus`]).
@@ -36,7 +38,7 @@ impl BuildContext<'_> {
         if let Some(a) = &self.antivirus {
             return Ok(Arc::clone(a));
         }
-        let a = antivirus::scanner(&self.config.antivirus)?;
+        let a = self.services.clamd(&self.config.antivirus)?;
         self.antivirus = Some(Arc::clone(&a));
         Ok(a)
     }
@@ -91,11 +93,12 @@ pub struct Built {
 }
 
 /// Builds every enabled check; all construction errors are returned, not only the first.
-pub fn build_all(config: &Config, base: &Path) -> Result<Built, Vec<String>> {
+pub fn build_all(config: &Config, base: &Path, services: &Services) -> Result<Built, Vec<String>> {
     let mut warnings = Vec::new();
     let mut cx = BuildContext {
         config,
         base,
+        services,
         warnings: &mut warnings,
         antivirus: None,
         content_limits: None,

@@ -345,6 +345,10 @@ fn locate(text: &str, path: &str) -> Option<usize> {
     Some(text[..start].matches('\n').count() + 1)
 }
 
+fn locate_ok(text: Option<&str>, key: &str) -> bool {
+    text.and_then(|t| locate(t, key)).is_some()
+}
+
 /// RFC 5321 4.1.2 `Domain` (`sub-domain *("." sub-domain)`, each `Let-dig [Ldh-str]`) or
 /// `address-literal` (`[192.0.2.1]`, `[IPv6:2001:db8::1]`), at most 255 octets (RFC 5321
 /// 4.5.3.1.2). Anything else — a CR/LF above all — would be sent verbatim in the greeting and
@@ -637,6 +641,20 @@ fn validate(config: &Config, source: &Source, text: Option<&str>) -> Vec<ConfigE
                 format!("limits.{k} must be above zero"),
             );
         }
+    }
+    for problem in crate::state::validate(&config.state) {
+        // Each starts with its key (`redis.url is not usable: …`); the line is that key's
+        // when it is in the file, else the section's.
+        let key = format!(
+            "state.{}",
+            problem.split([':', ' ']).next().unwrap_or_default()
+        );
+        let key = if locate_ok(text, &key) {
+            key.as_str()
+        } else {
+            "state"
+        };
+        err(key, format!("[state] {problem}"));
     }
     if !config.admin.listen.is_empty()
         && config.admin.listen.parse::<std::net::SocketAddr>().is_err()

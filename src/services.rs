@@ -1,0 +1,102 @@
+//! What outlives a config reload: the state store and the clamd pools, opened once and handed
+//! to each config generation (`Runtime::build`). A reload swaps the config and the checks;
+//! it does not reopen the store (a redb file takes one process, a Redis connection has its
+//! reconnect state) nor drop the clamd pools' health tracking, unless their settings changed.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::checks::antivirus::{self, Antivirus, AntivirusConfig};
+use crate::config;
+use crate::state;
+
+/// The long-lived services of the process.
+#[derive(Default)]
+pub struct Services {
+    /// Opened on first use by a check, with the settings it was opened with.
+    state: Mutex<Option<(config::State, state::Store)>>,
+    /// The scanner of the current antivirus settings (their TOML as the key).
+    clamd: Mutex<Option<(String, Arc<Antivirus>)>>,
+}
+
+impl Services {
+    pub fn new() -> Arc<Services> {
+        Arc::new(Services::default())
+    }
+
+    /// The state store, opened the first time a check asks for it. Settings changed by a
+    /// reload take effect at the next restart (a warning says so): the store in use keeps
+    /// its data and connections.
+    pub fn state(
+        &self,
+        cfg: &config::State,
+        base: &Path,
+        warnings: &mut Vec<String>,
+    ) -> Result<state::Store, String> {
+        let mut slot = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((opened, store)) = &*slot {
+            if !same(opened, cfg) {
+                warnings
+                    .push("[state] changed: the store in use is kept until locthu restarts".into());
+            }
+            return Ok(store.clone());
+        }
+        let store = state::Store::open_in(cfg, base).map_err(|e| format!("[state] {e}"))?;
+        *slot = Some((cfg.clone(), store.clone()));
+        Ok(store)
+    }
+
+    /// The clamd scanner for `cfg`: the same one (pools, endpoint health) as long as the
+    /// antivirus settings do not change across reloads.
+    pub fn clamd(&self, cfg: &AntivirusConfig) -> Result<Arc<Antivirus>, String> {
+        let key = toml::to_string(cfg).unwrap_or_default();
+        let mut slot = self.clamd.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, scanner)) = &*slot {
+            if *k == key {
+                return Ok(Arc::clone(scanner));
+            }
+        }
+        let scanner = antivirus::scanner(cfg)?;
+        *slot = Some((key, Arc::clone(&scanner)));
+        Ok(scanner)
+    }
+}
+
+fn same(a: &config::State, b: &config::State) -> bool {
+    toml::to_string(a).ok() == toml::to_string(b).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_clamd_scanner_is_kept_while_its_settings_stay() {
+        let s = Services::default();
+        let mut cfg = AntivirusConfig {
+            enabled: true,
+            endpoints: vec!["127.0.0.1:1".into()],
+            ..AntivirusConfig::default()
+        };
+        let a = s.clamd(&cfg).unwrap();
+        assert!(Arc::ptr_eq(&a, &s.clamd(&cfg).unwrap()));
+        cfg.scan_timeout = crate::config::Span::secs(7);
+        assert!(!Arc::ptr_eq(&a, &s.clamd(&cfg).unwrap()));
+    }
+
+    #[tokio::test]
+    async fn the_state_store_is_opened_once_and_survives_a_changed_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Services::default();
+        let mut cfg = config::State::default();
+        cfg.embedded.path = dir.path().join("state.redb");
+        let mut warnings = Vec::new();
+        let first = s.state(&cfg, dir.path(), &mut warnings).unwrap();
+        first.set("k", b"v", Duration::from_secs(60)).await.unwrap();
+        cfg.embedded.path = dir.path().join("other.redb");
+        let second = s.state(&cfg, dir.path(), &mut warnings).unwrap();
+        assert_eq!(second.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+}
