@@ -218,8 +218,20 @@ async fn check_runs_through_the_engine_interface() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
     )
     .expect("defaults are valid");
+    // The engine parses the message once and hands the content model to the check.
+    let engine = locthu::engine::Engine::new(vec![check], Default::default())
+        .with_content_limits(inspector().limits().clone());
+    let judged = |spool: Spool| {
+        let engine = &engine;
+        async move {
+            engine
+                .data(&conn(), &Envelope::default(), &spool)
+                .await
+                .findings
+        }
+    };
     let spool = Spool::from_bytes(with_attachment("bao-cao.pdf.exe", &pe()));
-    let f = check.data(&conn(), &Envelope::default(), &spool).await;
+    let f = judged(spool).await;
     assert_finding(
         &f,
         rule::EXECUTABLE,
@@ -227,7 +239,7 @@ async fn check_runs_through_the_engine_interface() {
         Some("bao-cao.pdf.exe"),
     );
     let spool = Spool::from_bytes(with_attachment("bao-cao.pdf", &pdf()));
-    assert_clean(&check.data(&conn(), &Envelope::default(), &spool).await);
+    assert_clean(&judged(spool).await);
 }
 
 #[test]
