@@ -132,7 +132,7 @@ impl Scan {
             if verdict.refusal().is_some() {
                 refused.extend(verdict);
             } else {
-                env.rcpts.push(rcpt.clone());
+                env.rcpts.push(crate::engine::Recipient::new(rcpt.as_str()));
             }
         }
         if env.rcpts.is_empty() && !self.rcpts.is_empty() {

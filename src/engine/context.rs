@@ -1,5 +1,7 @@
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -78,19 +80,89 @@ impl Connection {
     }
 }
 
-/// The envelope of one transaction.
+/// One recipient of a transaction, with what checks learned about it (a directory's
+/// attributes: the mailbox's agency, whether it may receive from outside, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Recipient {
+    /// Forward path without angle brackets.
+    pub address: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub attrs: BTreeMap<String, String>,
+}
+
+impl Recipient {
+    pub fn new(address: impl Into<String>) -> Self {
+        Recipient {
+            address: address.into(),
+            attrs: BTreeMap::new(),
+        }
+    }
+}
+
+impl From<&str> for Recipient {
+    fn from(address: &str) -> Self {
+        Recipient::new(address)
+    }
+}
+
+/// What checks keep about one transaction between its stages, one value per type (as
+/// `http::Extensions` does): each check keys by a type of its own, so none can read or
+/// overwrite another's. For example a lookup made at RCPT and read again at DATA.
+#[derive(Default)]
+pub struct Extensions(Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+
+impl Extensions {
+    pub fn insert<T: Any + Send + Sync>(&self, value: T) {
+        self.lock().insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.lock()
+            .get(&TypeId::of::<T>())
+            .cloned()
+            .and_then(|v| v.downcast::<T>().ok())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TypeId, Arc<dyn Any + Send + Sync>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Clone for Extensions {
+    fn clone(&self) -> Self {
+        Extensions(Mutex::new(self.lock().clone()))
+    }
+}
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Extensions({} values)", self.lock().len())
+    }
+}
+
+/// The envelope of one transaction: the per-message object every stage's checks see.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Envelope {
     /// Reverse path without angle brackets; empty for the null sender `<>`.
     pub mail_from: String,
     /// Recipients accepted so far (by locthu and by the upstream).
-    pub rcpts: Vec<String>,
+    pub rcpts: Vec<Recipient>,
     /// The client's `SIZE=` declaration.
     pub size_hint: Option<u64>,
     pub smtputf8: bool,
     pub eight_bit: bool,
     /// Bytes of message received in DATA (counted even past the size limit).
     pub size: u64,
+    /// The checks' own state for this transaction.
+    #[serde(skip)]
+    pub state: Extensions,
+}
+
+impl Envelope {
+    /// The recipients' addresses, in order.
+    pub fn rcpt_addresses(&self) -> Vec<&str> {
+        self.rcpts.iter().map(|r| r.address.as_str()).collect()
+    }
 }
 
 /// The domain of an address (after the last `@`), lowercased; empty if there is none.
@@ -98,4 +170,29 @@ pub fn domain_of(addr: &str) -> String {
     addr.rsplit_once('@')
         .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_check_keeps_its_own_state_in_the_envelope() {
+        #[derive(Debug, PartialEq)]
+        struct Lookup(&'static str);
+        #[derive(Debug, PartialEq)]
+        struct Score(u32);
+        let env = Envelope::default();
+        env.state.insert(Lookup("phong-tai-chinh"));
+        env.state.insert(Score(7));
+        assert_eq!(
+            *env.state.get::<Lookup>().unwrap(),
+            Lookup("phong-tai-chinh")
+        );
+        let copy = env.clone();
+        copy.state.insert(Score(9));
+        assert_eq!(*env.state.get::<Score>().unwrap(), Score(7));
+        assert_eq!(*copy.state.get::<Score>().unwrap(), Score(9));
+        assert!(Envelope::default().state.get::<Score>().is_none());
+    }
 }

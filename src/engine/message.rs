@@ -197,7 +197,7 @@ impl Engine {
             client = %conn.client.addr,
             helo = conn.client.helo.as_deref().unwrap_or(""),
             from = %env.mail_from,
-            rcpts = ?env.rcpts,
+            rcpts = ?env.rcpt_addresses(),
             size = env.size,
             action = %verdict.action(),
             rules = ?verdict.rules(),

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 pub use action::Action;
 pub use check::{Check, CheckFuture, Pending};
-pub use context::{domain_of, Client, Connection, Direction, Envelope, Role};
+pub use context::{
+    domain_of, Client, Connection, Direction, Envelope, Extensions, Recipient, Role,
+};
 pub use finding::{rule, Bilingual, Finding};
 pub use message::{count, Disposition, Done, Faults, Judged, MessagePolicy};
 pub use verdict::Verdict;

@@ -72,7 +72,7 @@ impl Store {
             client: conn.client.addr.to_string(),
             helo: conn.client.helo.clone(),
             mail_from: env.mail_from.clone(),
-            rcpts: env.rcpts.clone(),
+            rcpts: env.rcpts.iter().map(|r| r.address.clone()).collect(),
             size: spool.len(),
             action: verdict.action().to_string(),
             rules: verdict.rules().iter().map(|r| r.to_string()).collect(),

@@ -126,7 +126,7 @@ impl Session {
             Ok(reply) => {
                 if reply.is_positive() {
                     if let Some(tx) = &mut self.tx {
-                        tx.env.rcpts.push(to);
+                        tx.env.rcpts.push(crate::engine::Recipient::new(to));
                     }
                 }
                 self.relay(reply);

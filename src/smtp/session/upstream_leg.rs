@@ -93,7 +93,7 @@ impl Session {
             Ok(_) => {}
             Err(e) => return Err(e.to_string()),
         }
-        for rcpt in &tx.env.rcpts {
+        for rcpt in tx.env.rcpt_addresses() {
             let reply = up.command(&format!("RCPT TO:<{rcpt}>"), "RCPT").await;
             if let Some(r) = up.take_mail_refusal() {
                 return Err(format!("MAIL: {}", r.one_line()));
