@@ -10,6 +10,7 @@ pub mod engine;
 pub mod inspect;
 pub mod metrics;
 pub mod quarantine;
+pub mod reply;
 pub mod runtime;
 pub mod scan;
 pub mod server;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::checks;
-use crate::config::{ConfigError, ConfigErrors, Loaded, Source};
+use crate::config::{error_at_key, ConfigErrors, Loaded, Source};
 use crate::engine::{Engine, MessagePolicy, StageLimits};
 use crate::services::Services;
 use crate::smtp::tls;
@@ -37,12 +37,13 @@ impl Runtime {
         let Loaded { config, source } = loaded;
         let base = source.base_dir();
         let mut errors = Vec::new();
+        // Constructors may report several problems in one message, a line or `; ` apart.
         let mut err = |message: String| {
-            errors.push(ConfigError {
-                file: source.to_string(),
-                line: None,
-                message,
-            })
+            for m in message.split('\n').flat_map(|l| l.split("; ")) {
+                if !m.trim().is_empty() {
+                    errors.push(error_at_key(&source, m.trim().to_string()));
+                }
+            }
         };
         let mut listeners = HashMap::new();
         for l in &config.listeners {

@@ -143,3 +143,16 @@ fn a_wrong_state_store_setting_is_named_with_its_line() {
         "redis.url",
     );
 }
+
+#[test]
+fn errors_found_while_building_the_checks_carry_their_lines_too() {
+    let out = refused(
+        &format!("[server]\nhostname = \"mx.example.vn\"\n{LISTENER}[inspect]\ndeadline = \"0s\"\nmax_mime_depth = 0\n"),
+        10,
+        "inspect.deadline",
+    );
+    assert!(
+        out.contains("site.toml:11: inspect.max_mime_depth"),
+        "{out}"
+    );
+}

@@ -345,6 +345,38 @@ fn locate(text: &str, path: &str) -> Option<usize> {
     Some(text[..start].matches('\n').count() + 1)
 }
 
+/// A config error found after loading (building the checks, TLS contexts), in the same
+/// `file:line: message` form as every other: the line is that of the key the message starts
+/// with (`inspect.deadline …`, `[antivirus] endpoints: …`), when the key is in the file.
+pub fn error_at_key(source: &Source, message: String) -> ConfigError {
+    let key = match message.strip_prefix('[') {
+        Some(rest) => match rest.split_once("] ") {
+            Some((section, tail)) => format!(
+                "{section}.{}",
+                tail.split([':', ' ']).next().unwrap_or_default()
+            ),
+            None => String::new(),
+        },
+        None => message
+            .split([':', ' '])
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let line = match source {
+        Source::File(p) if key.contains('.') => std::fs::read_to_string(p).ok().and_then(|t| {
+            // The key itself, or failing that its section.
+            locate(&t, &key).or_else(|| locate(&t, key.split('.').next().unwrap_or_default()))
+        }),
+        _ => None,
+    };
+    ConfigError {
+        file: source.to_string(),
+        line,
+        message,
+    }
+}
+
 fn locate_ok(text: Option<&str>, key: &str) -> bool {
     text.and_then(|t| locate(t, key)).is_some()
 }

@@ -5,7 +5,7 @@ mod model;
 mod units;
 
 pub use load::{
-    load, parse_str, valid_smtp_domain, ConfigError, ConfigErrors, Loaded, Source,
+    error_at_key, load, parse_str, valid_smtp_domain, ConfigError, ConfigErrors, Loaded, Source,
     EMBEDDED_DEFAULT, MAX_WORKERS,
 };
 pub use model::*;

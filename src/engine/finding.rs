@@ -3,7 +3,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 use super::Action;
-use crate::smtp::Reply;
+use crate::reply::Reply;
 
 /// Stable rule names: admins grep logs and write config for them, so they never change.
 pub mod rule {

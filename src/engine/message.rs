@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use super::{rule, Action, Bilingual, Connection, Engine, Envelope, Finding, Verdict};
 use crate::metrics::metrics;
 use crate::quarantine::Store;
-use crate::smtp::Reply;
+use crate::reply::Reply;
 use crate::spool::Spool;
 
 /// The per-message settings of a config generation.

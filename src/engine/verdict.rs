@@ -1,5 +1,5 @@
 use super::{Action, Finding};
-use crate::smtp::Reply;
+use crate::reply::Reply;
 
 /// The decision for one stage: the strongest finding wins.
 #[derive(Debug, Clone, Default)]

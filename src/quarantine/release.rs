@@ -1,8 +1,8 @@
 //! Handing a quarantined message to the upstream with its original envelope.
 
+use crate::reply::Reply;
 use crate::runtime::Runtime;
 use crate::smtp::upstream::Upstream;
-use crate::smtp::Reply;
 use crate::spool::Spool;
 
 /// Sends entry `id` to the upstream of the listener it arrived on (or the first listener), and

@@ -3,10 +3,10 @@
 pub mod command;
 pub mod data;
 pub mod rdns;
-mod reply;
 pub mod session;
 pub mod stream;
 pub mod tls;
 pub mod upstream;
 
-pub use reply::Reply;
+/// Replies are values the engine produces too; they live outside the transport.
+pub use crate::reply::Reply;

@@ -14,9 +14,9 @@ use tokio::time::{timeout, Sleep};
 
 use super::command::xtext_encode;
 use super::data::DotStuffer;
-use super::reply::Reply;
 use super::stream::Stream;
 use crate::config::UpstreamTls;
+use crate::reply::Reply;
 use crate::spool::Spool;
 
 /// Who failed, and how, when talking to the upstream (STYLE.md habit 6).

@@ -1,3 +1,6 @@
+//! An SMTP reply as a value (RFC 5321 4.2, RFC 3463 enhanced codes): what the engine
+//! decides and every transport (the proxy, `scan`, the coming milter) sends or prints.
+
 use std::fmt::Write as _;
 
 /// An SMTP reply: a code, an RFC 3463 enhanced status, and one or more lines of text.
