@@ -2,6 +2,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::{Connection, Envelope, Finding, Verdict};
+use crate::inspect::content::Header;
 use crate::inspect::Content;
 use crate::spool::Spool;
 
@@ -73,10 +74,24 @@ pub trait Check: Send + Sync {
         Box::pin(async { Vec::new() })
     }
 
-    /// Whether this check reads the content model: the engine then parses each message once
-    /// (bounded, off the async workers) and calls [`Check::content`] with the result.
+    /// Whether this check reads the content model or its headers: the engine then parses
+    /// each message once (bounded, off the async workers) and calls [`Check::headers`] and
+    /// [`Check::content`] with the result.
     fn reads_content(&self) -> bool {
         false
+    }
+
+    /// The message's header fields, decoded, before any `content` hook: for checks that judge
+    /// the headers alone (a forged internal From, a classification marking in the Subject).
+    /// A milter calls it at end-of-headers, before the body has arrived.
+    fn headers<'a>(
+        &'a self,
+        _conn: &'a Connection,
+        _env: &'a Envelope,
+        _headers: &'a [Header],
+        _out: &mut Vec<Finding>,
+    ) -> Pending<'a> {
+        None
     }
 
     /// After the end of DATA, with the message parsed once into the shared content model:

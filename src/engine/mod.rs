@@ -211,6 +211,11 @@ impl Engine {
             let mut findings = Vec::new();
             let mut waiting = Vec::new();
             for check in &self.checks {
+                if let Some(f) = check.headers(conn, env, &content.headers, &mut findings) {
+                    waiting.push(f);
+                }
+            }
+            for check in &self.checks {
                 if let Some(f) = check.content(conn, env, content, &mut findings) {
                     waiting.push(f);
                 }
@@ -347,6 +352,78 @@ mod tests {
             .await;
         assert_eq!(v.rules(), vec!["blocked"]);
         assert!(v.refusal().unwrap().to_wire().starts_with("550"));
+    }
+
+    /// A content check that refuses a message for one recipient only (as a per-mailbox
+    /// policy would), and reads the headers.
+    struct PerRecipient;
+
+    impl Check for PerRecipient {
+        fn name(&self) -> &'static str {
+            "per-recipient"
+        }
+        fn reads_content(&self) -> bool {
+            true
+        }
+        fn headers<'a>(
+            &'a self,
+            _conn: &'a Connection,
+            _env: &'a Envelope,
+            headers: &'a [crate::inspect::content::Header],
+            out: &mut Vec<Finding>,
+        ) -> Pending<'a> {
+            if headers.iter().any(|h| h.value.contains("MẬT")) {
+                out.push(Finding::new(
+                    "classified",
+                    Action::Quarantine,
+                    Bilingual::new("m", "m"),
+                ));
+            }
+            None
+        }
+        fn content<'a>(
+            &'a self,
+            _conn: &'a Connection,
+            env: &'a Envelope,
+            _content: &'a crate::inspect::Content,
+            out: &mut Vec<Finding>,
+        ) -> Pending<'a> {
+            for r in env.rcpts.iter().filter(|r| r.address.starts_with("closed")) {
+                let mut f =
+                    Finding::new("mailbox-closed", Action::Reject, Bilingual::new("c", "c"));
+                f.recipient = Some(r.address.clone());
+                out.push(f);
+            }
+            None
+        }
+    }
+
+    #[tokio::test]
+    async fn in_the_proxy_a_content_finding_for_one_recipient_decides_the_message() {
+        // By the end of DATA every recipient was accepted upstream: the proxy cannot take one
+        // back, so the strictest finding decides for the whole message (DESIGN.md).
+        let e = Engine::new(vec![Arc::new(PerRecipient)], StageLimits::default())
+            .with_content_limits(crate::inspect::Limits::default());
+        let env = Envelope {
+            rcpts: vec!["open@a.vn".into(), "closed@a.vn".into()],
+            ..Envelope::default()
+        };
+        let msg = Spool::from_bytes(b"Subject: =?utf-8?Q?M=E1=BA=ACT?=\r\n\r\nhello\r\n".to_vec());
+        let v = e.data(&conn(), &env, &msg).await;
+        assert_eq!(v.action(), Action::Reject);
+        assert_eq!(
+            v.decisive().unwrap().recipient.as_deref(),
+            Some("closed@a.vn")
+        );
+        assert!(v.rules().contains(&"classified"), "{:?}", v.rules());
+        let env = Envelope {
+            rcpts: vec!["open@a.vn".into()],
+            ..Envelope::default()
+        };
+        assert_eq!(
+            e.data(&conn(), &env, &msg).await.action(),
+            Action::Quarantine
+        );
     }
 
     #[tokio::test]
