@@ -1,5 +1,7 @@
 //! Typed configuration: TOML files, an embedded annotated default, strict validation.
 
+pub mod antivirus;
+pub mod inspect;
 mod load;
 mod model;
 mod units;

@@ -29,8 +29,8 @@ pub struct Config {
     pub admin: Admin,
     pub log: Log,
     pub quarantine: Quarantine,
-    pub antivirus: crate::checks::antivirus::AntivirusConfig,
-    pub inspect: crate::checks::inspect::InspectConfig,
+    pub antivirus: super::antivirus::AntivirusConfig,
+    pub inspect: super::inspect::InspectConfig,
     pub state: State,
 }
 
