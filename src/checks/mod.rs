@@ -12,6 +12,7 @@ use crate::engine::Check;
 use crate::services::Services;
 
 pub mod antivirus;
+pub mod gtube;
 pub mod inspect;
 pub mod relay;
 pub mod size;
@@ -81,6 +82,12 @@ pub const REGISTRY: &[Constructor] = &[
         });
         let check = inspect::build_from(inspector, scanner);
         Ok(cx.config.inspect.enabled.then_some(check))
+    },
+    |cx| {
+        let check = gtube::Gtube::new(&cx.config.spam);
+        Ok(check
+            .reads_content()
+            .then(|| Arc::new(check) as Arc<dyn Check>))
     },
 ];
 

@@ -4,6 +4,7 @@ pub mod antivirus;
 pub mod inspect;
 mod load;
 mod model;
+pub mod spam;
 mod units;
 
 pub use load::{

@@ -31,6 +31,7 @@ pub struct Config {
     pub quarantine: Quarantine,
     pub antivirus: super::antivirus::AntivirusConfig,
     pub inspect: super::inspect::InspectConfig,
+    pub spam: super::spam::SpamConfig,
     pub state: State,
 }
 
@@ -47,6 +48,7 @@ impl Default for Config {
             quarantine: Quarantine::default(),
             antivirus: Default::default(),
             inspect: Default::default(),
+            spam: Default::default(),
             state: State::default(),
         }
     }

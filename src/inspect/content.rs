@@ -19,8 +19,9 @@ pub struct Content {
     pub report: Report,
     /// The message's own header fields, in order, decoded (RFC 2047 words, addresses).
     pub headers: Vec<Header>,
-    /// The body's text and HTML parts in Unicode, HTML reduced to text. Text extracted from
-    /// attachments (PDF, Office) will join here with its own `source`.
+    /// The text and HTML parts in Unicode (the body's, then attached ones, in order), HTML
+    /// reduced to text. Text extracted from attachments (PDF, Office) will join here with its
+    /// own `source`.
     pub texts: Vec<Text>,
     /// Distinct `http(s)://` and `www.` links of the texts and the HTML sources, in order.
     pub urls: Vec<String>,
@@ -36,6 +37,8 @@ pub struct Header {
 pub struct Text {
     /// The part it came from, as in [`super::Part::path`].
     pub path: String,
+    /// An attached text part, not the body.
+    pub attachment: bool,
     pub source: TextSource,
     pub text: String,
 }
@@ -83,7 +86,12 @@ pub fn analyse(raw: &[u8], limits: &Limits) -> Content {
     let mut urls = Vec::new();
     let mut texts = Vec::with_capacity(summary.texts.len());
     for t in summary.texts {
-        let mime::BodyText { path, text, html } = t;
+        let mime::BodyText {
+            path,
+            attachment,
+            text,
+            html,
+        } = t;
         if let Some(html) = &html {
             urls_in(html, &mut urls);
         }
@@ -93,7 +101,12 @@ pub fn analyse(raw: &[u8], limits: &Limits) -> Content {
         } else {
             TextSource::Plain
         };
-        texts.push(Text { path, source, text });
+        texts.push(Text {
+            path,
+            attachment,
+            source,
+            text,
+        });
     }
     Content {
         report,

@@ -90,14 +90,16 @@ pub struct Summary {
     pub parts: usize,
     /// The message's own header fields, decoded (at most `MAX_HEADERS`).
     pub headers: Vec<(String, String)>,
-    /// The body's text and HTML parts, decoded to Unicode (at most `MAX_TEXT` chars in all).
+    /// The text and HTML parts, decoded to Unicode (at most `MAX_TEXT` chars in all).
     pub texts: Vec<BodyText>,
 }
 
-/// A text or HTML part of the message body, decoded to Unicode.
+/// A text or HTML part of the message, decoded to Unicode.
 #[derive(Debug, Clone)]
 pub struct BodyText {
     pub path: String,
+    /// Offered as an attachment (a `.txt` attached), not part of the body.
+    pub attachment: bool,
     /// The text; for HTML, the text derived from it.
     pub text: String,
     /// The HTML source, for an HTML part (its links are not in the derived text).
@@ -204,9 +206,6 @@ pub fn walk(raw: &[u8], limits: MimeLimits, v: &mut impl Visitor) -> Summary {
             _ => continue,
         };
         let leaf = leaf_of(part);
-        if !leaf.is_body_text {
-            continue;
-        }
         let Some(source) = leaf.part.text_prefix(budget) else {
             continue;
         };
@@ -220,6 +219,7 @@ pub fn walk(raw: &[u8], limits: MimeLimits, v: &mut impl Visitor) -> Summary {
         };
         budget = budget.saturating_sub(text.chars().count().max(1));
         summary.texts.push(BodyText {
+            attachment: !leaf.is_body_text,
             path: leaf.path,
             text,
             html,

@@ -63,6 +63,7 @@ messages = {
                                       body="Mật khẩu sẽ gửi qua điện thoại.\n"),
     "attachment-size": mail("Bản đồ", [("ban-do.pdf", "application/pdf", b"%PDF-1.4\n" + bytes(4000))]),
     "message-size": mail("Ảnh", [("anh.jpg", "image/jpeg", b"\xff\xd8\xff\xe0" + bytes(6000))]),
+    "gtube": mail("Khuyến mãi", body="Ưu đãi lớn!\nXJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\n"),
     "virus-eicar": mail("Thư lạ", [("hoa-don.com", "application/octet-stream", EICAR)]),
     "virus-in-zip": mail("Hóa đơn", [("hoa-don.zip", "application/zip", zip_of([("hoa-don.txt", EICAR)]))]),
 }
