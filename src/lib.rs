@@ -16,5 +16,6 @@ pub mod scan;
 pub mod server;
 pub mod services;
 pub mod smtp;
+pub mod spam;
 pub mod spool;
 pub mod state;

@@ -1,0 +1,4 @@
+//! Anti-spam (issue 10): the pieces the rules and the classifier share. So far the text
+//! normalisation that sees through the tricks spam uses to hide its words.
+
+pub mod normalize;
