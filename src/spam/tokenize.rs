@@ -55,7 +55,7 @@ pub fn words(text: &str, prefix: Option<&str>, out: &mut Vec<String>) {
             return;
         }
         // A lone digit or letter says nothing.
-        if w.chars().count() < 2 && !w.chars().any(|c| !c.is_ascii()) {
+        if w.chars().count() < 2 && w.is_ascii() {
             continue;
         }
         let folded = strip_marks(w);
