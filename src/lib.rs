@@ -6,6 +6,7 @@ pub mod checks;
 pub mod clamd;
 pub mod config;
 pub mod conns;
+pub mod dns;
 pub mod engine;
 pub mod inspect;
 pub mod metrics;

@@ -2,12 +2,14 @@
 //! to each config generation (`Runtime::build`). A reload swaps the config and the checks;
 //! it does not reopen the store (a redb file takes one process, a Redis connection has its
 //! reconnect state) nor drop the clamd pools' health tracking, unless their settings changed.
+//! The DNS resolver is kept the same way, so its cache survives a reload.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::checks::antivirus::{self, Antivirus, AntivirusConfig};
 use crate::config;
+use crate::dns;
 use crate::state;
 
 /// The long-lived services of the process.
@@ -17,6 +19,8 @@ pub struct Services {
     state: Mutex<Option<(config::State, state::Store)>>,
     /// The scanner of the current antivirus settings (their TOML as the key).
     clamd: Mutex<Option<(String, Arc<Antivirus>)>>,
+    /// The DNS resolver of the current `[dns]` settings.
+    dns: Mutex<Option<(config::Dns, dns::Resolver)>>,
 }
 
 impl Services {
@@ -60,6 +64,22 @@ impl Services {
         *slot = Some((key, Arc::clone(&scanner)));
         Ok(scanner)
     }
+
+    /// The DNS resolver for `cfg`, built the first time a check asks for it and kept (with its
+    /// cache) across reloads while `[dns]` stays the same. Unlike the state store, changed DNS
+    /// settings take effect at the reload: a new resolver is cheap, and lookups in flight keep
+    /// the old one until they end.
+    pub fn resolver(&self, cfg: &config::Dns) -> Result<dns::Resolver, String> {
+        let mut slot = self.dns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((built, resolver)) = &*slot {
+            if built == cfg {
+                return Ok(resolver.clone());
+            }
+        }
+        let resolver = dns::Resolver::new(cfg)?;
+        *slot = Some((cfg.clone(), resolver.clone()));
+        Ok(resolver)
+    }
 }
 
 fn same(a: &config::State, b: &config::State) -> bool {
@@ -83,6 +103,23 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &s.clamd(&cfg).unwrap()));
         cfg.scan_timeout = crate::config::Span::secs(7);
         assert!(!Arc::ptr_eq(&a, &s.clamd(&cfg).unwrap()));
+    }
+
+    #[tokio::test]
+    async fn the_resolver_is_kept_while_its_settings_stay() {
+        let s = Services::default();
+        let mut cfg = config::Dns {
+            nameservers: vec!["127.0.0.1:9".into()],
+            ..config::Dns::default()
+        };
+        let a = s.resolver(&cfg).unwrap();
+        assert!(dns::Resolver::ptr_eq(&a, &s.resolver(&cfg).unwrap()));
+        cfg.attempts = 1;
+        let b = s.resolver(&cfg).unwrap();
+        assert!(!dns::Resolver::ptr_eq(&a, &b));
+        assert!(dns::Resolver::ptr_eq(&b, &s.resolver(&cfg).unwrap()));
+        cfg.attempts = 0;
+        assert!(s.resolver(&cfg).unwrap_err().starts_with("dns.attempts"));
     }
 
     #[tokio::test]

@@ -688,6 +688,13 @@ fn validate(config: &Config, source: &Source, text: Option<&str>) -> Vec<ConfigE
         };
         err(key, format!("[state] {problem}"));
     }
+    for problem in crate::dns::validate(&config.dns) {
+        // Each starts with its full key (`dns.attempts: …`); the line is that key's when it is
+        // in the file, else the section's.
+        let key = problem.split([':', ' ']).next().unwrap_or_default();
+        let key = if locate_ok(text, key) { key } else { "dns" };
+        err(key, problem.clone());
+    }
     if !config.admin.listen.is_empty()
         && config.admin.listen.parse::<std::net::SocketAddr>().is_err()
     {

@@ -33,6 +33,7 @@ pub struct Config {
     pub inspect: super::inspect::InspectConfig,
     pub spam: super::spam::SpamConfig,
     pub state: State,
+    pub dns: Dns,
 }
 
 impl Default for Config {
@@ -50,6 +51,7 @@ impl Default for Config {
             inspect: Default::default(),
             spam: Default::default(),
             state: State::default(),
+            dns: Dns::default(),
         }
     }
 }
@@ -377,6 +379,32 @@ impl Default for State {
             backend: StateBackend::Embedded,
             embedded: StateEmbedded::default(),
             redis: StateRedis::default(),
+        }
+    }
+}
+
+/// The DNS resolver the DNSBL, URIBL, SPF and DKIM checks query (`crate::dns`). Built once and
+/// kept across reloads while these settings stay; changed settings rebuild it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dns {
+    /// "ip:port" servers, queried over UDP and TCP; empty: the system's /etc/resolv.conf.
+    pub nameservers: Vec<String>,
+    /// Longest wait for one answer from one server.
+    pub timeout: Span,
+    /// Tries per query (1 to 5).
+    pub attempts: u32,
+    /// Answers kept in memory (0: no cache).
+    pub cache_size: u64,
+}
+
+impl Default for Dns {
+    fn default() -> Self {
+        Dns {
+            nameservers: Vec::new(),
+            timeout: Span::secs(2),
+            attempts: 2,
+            cache_size: 4096,
         }
     }
 }
