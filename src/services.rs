@@ -105,8 +105,9 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &s.clamd(&cfg).unwrap()));
     }
 
-    #[tokio::test]
-    async fn the_resolver_is_kept_while_its_settings_stay() {
+    /// Built outside a runtime: `serve` and `check-config` build the checks before one starts.
+    #[test]
+    fn the_resolver_is_kept_while_its_settings_stay() {
         let s = Services::default();
         let mut cfg = config::Dns {
             nameservers: vec!["127.0.0.1:9".into()],
