@@ -19,7 +19,8 @@ pub mod size;
 
 /// What a constructor gets: the validated config of the new generation, the directory its
 /// relative paths are resolved against, and the services that outlive a reload (the state
-/// store: `cx.services.state(&cx.config.state, cx.base, cx.warnings)`; clamd).
+/// store: `cx.services.state(&cx.config.state, cx.base, cx.warnings)`; clamd; the DNS resolver:
+/// `cx.services.resolver(&cx.config.dns)`).
 pub struct BuildContext<'a> {
     pub config: &'a Config,
     pub base: &'a Path,
