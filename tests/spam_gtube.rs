@@ -114,3 +114,29 @@ fn gtube_is_refused_in_any_text_part_and_encoding() {
     assert!(r.starts_with("250"), "{r}");
     assert_eq!(sink.wait_messages(1).len(), 1);
 }
+
+#[test]
+fn with_inspection_off_gtube_is_still_found_in_the_raw_message() {
+    // No check then has the message parsed; the raw stream is searched (7bit, 8bit, QP
+    // without a soft break in the pattern).
+    let sink = Sink::start(&[]);
+    let gw = Gateway::start(
+        &CONFIG.replace("[admin]", "[inspect]\nenabled = false\n\n[admin]"),
+        sink.addr,
+    );
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.2"));
+    let r = d.send_mail(
+        "a@example.org",
+        &["b@angiang.gov.vn"],
+        &message(
+            "text/plain",
+            "quoted-printable",
+            &format!("ch=C3=A0o {GTUBE}"),
+        ),
+    );
+    assert!(
+        r.starts_with("550 5.7.1") && r.contains("(rule spam)"),
+        "{r}"
+    );
+    assert!(sink.messages().is_empty());
+}

@@ -85,10 +85,8 @@ pub const REGISTRY: &[Constructor] = &[
         Ok(cx.config.inspect.enabled.then_some(check))
     },
     |cx| {
-        let check = gtube::Gtube::new(&cx.config.spam);
-        Ok(check
-            .reads_content()
-            .then(|| Arc::new(check) as Arc<dyn Check>))
+        let on = cx.config.spam.gtube_action != crate::engine::Action::Accept;
+        Ok(on.then(|| Arc::new(gtube::Gtube::new(&cx.config.spam)) as Arc<dyn Check>))
     },
 ];
 
