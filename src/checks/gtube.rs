@@ -51,7 +51,9 @@ impl Gtube {
 }
 
 /// Whether the spooled bytes hold the pattern, read in pieces that overlap by its length.
-fn raw_contains(msg: &Spool) -> bool {
+/// It yields to the session's worker between pieces, so a large message does not hold up
+/// the other sessions on that worker while it is searched.
+async fn raw_contains(msg: &Spool) -> bool {
     let Ok(mut r) = msg.reader() else {
         return false;
     };
@@ -71,6 +73,7 @@ fn raw_contains(msg: &Spool) -> bool {
         let tail = end.min(keep);
         buf.copy_within(end - tail..end, 0);
         held = tail;
+        tokio::task::yield_now().await;
     }
 }
 
@@ -86,7 +89,7 @@ impl Check for Gtube {
         msg: &'a Spool,
     ) -> CheckFuture<'a> {
         Box::pin(async move {
-            if self.action == Action::Accept || !raw_contains(msg) {
+            if self.action == Action::Accept || !raw_contains(msg).await {
                 return Vec::new();
             }
             env.state.insert(FoundRaw);
