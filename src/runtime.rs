@@ -99,6 +99,9 @@ impl Runtime {
                 }
             }
         };
+        for e in config.spam.validate() {
+            err(e);
+        }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -111,18 +114,22 @@ impl Runtime {
             data_line_length: config.limits.data_line_length,
             header_size: config.limits.header_size,
         };
+        let mut engine = Engine::new(
+            checks,
+            StageLimits {
+                timeout: config.limits.stage_timeout.get(),
+                on_timeout: config.limits.on_stage_timeout,
+            },
+        )
+        .with_policy(policy)
+        .with_content_limits(content_limits.unwrap_or_default());
+        if let Some(scoring) = config.spam.score_policy() {
+            engine = engine.with_scoring(scoring);
+        }
         Ok(Runtime {
             quarantine,
             warnings,
-            engine: Engine::new(
-                checks,
-                StageLimits {
-                    timeout: config.limits.stage_timeout.get(),
-                    on_timeout: config.limits.on_stage_timeout,
-                },
-            )
-            .with_policy(policy)
-            .with_content_limits(content_limits.unwrap_or_default()),
+            engine,
             config,
             source,
             listeners,

@@ -146,12 +146,18 @@ impl Scan {
 }
 
 fn message_line(stage: &str, verdict: &Verdict, recipients: Vec<Value>) -> Value {
+    let symbols: serde_json::Map<String, Value> = verdict
+        .symbols()
+        .map(|f| (f.rule.to_string(), json!(f.score)))
+        .collect();
     json!({
         "stage": stage,
         "action": verdict.action(),
         "rules": verdict.rules(),
         "reply": verdict.refusal().map(|r| r.one_line()),
-        "findings": verdict.findings,
+        "score": verdict.scored.as_ref().map(|s| s.score),
+        "symbols": symbols,
+        "findings": verdict.findings.iter().filter(|f| !f.is_symbol()).collect::<Vec<_>>(),
         "recipients": recipients,
     })
 }

@@ -1,13 +1,16 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use super::{Connection, Envelope, Finding, Verdict};
+use super::{Connection, Envelope, Finding, Outgoing, Verdict};
 use crate::inspect::content::Header;
 use crate::inspect::Content;
 use crate::spool::Spool;
 
 /// Findings a check has to wait for (DNS, the state store, a directory, a scanner).
 pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Vec<Finding>> + Send + 'a>>;
+
+/// Header lines a check adds to a message about to be delivered (see [`Check::stamp`]).
+pub type StampFuture<'a> = Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'a>>;
 
 /// What an envelope hook returns: `None` when it decided at once (its findings are already
 /// pushed), or the future of what it still waits for. Synchronous checks so cost nothing
@@ -104,6 +107,20 @@ pub trait Check: Send + Sync {
         _content: &'a Content,
         _out: &mut Vec<Finding>,
     ) -> Pending<'a> {
+        None
+    }
+
+    /// Header lines to add to a message that is about to be delivered (accepted or tagged),
+    /// over its final header block: `Authentication-Results`, a DKIM signature (which must
+    /// sign the header fields as they leave). Each line ends in CRLF; they go before the
+    /// message's own fields. Stamps run together, after the engine's own edits.
+    fn stamp<'a>(
+        &'a self,
+        _conn: &'a Connection,
+        _env: &'a Envelope,
+        _verdict: &'a Verdict,
+        _out: &'a Outgoing<'a>,
+    ) -> Option<StampFuture<'a>> {
         None
     }
 

@@ -90,6 +90,12 @@ pub struct Finding {
     /// SMTP code and enhanced status to use instead of the action's default.
     #[serde(skip)]
     pub code: Option<(u16, &'static str)>,
+    /// The weight of a scoring symbol (a spam rule, Bayes, a blocklist, SPF/DKIM results): it
+    /// decides nothing alone; the engine sums the scores of a message and the thresholds of
+    /// its direction turn the sum into the `spam` finding (rspamd's symbols, SpamAssassin's
+    /// rule hits). `None` for a finding that decides by its own action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
 }
 
 impl Finding {
@@ -102,7 +108,22 @@ impl Finding {
             part: None,
             recipient: None,
             code: None,
+            score: None,
         }
+    }
+
+    /// A scoring symbol: `rule` matched and adds `score` (negative for signs of ham) to the
+    /// message's spam score. Its own action is `accept`; see [`Finding::score`].
+    pub fn symbol(rule: impl Into<Cow<'static, str>>, score: f64, text: Bilingual) -> Self {
+        Finding {
+            score: Some(score),
+            ..Finding::new(rule, Action::Accept, text)
+        }
+    }
+
+    /// Whether this is a scoring symbol rather than a finding that decides by its action.
+    pub fn is_symbol(&self) -> bool {
+        self.score.is_some() && self.action == Action::Accept
     }
 
     /// Names the MIME part or archive member the finding is about.

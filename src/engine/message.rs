@@ -56,8 +56,10 @@ pub struct Faults {
 pub enum Disposition {
     /// Answer the client with this; nothing goes upstream (refused, or held in quarantine).
     Answer(Reply),
-    /// Send it upstream, these header lines first; the upstream's reply is the answer.
-    Deliver { headers: Vec<u8> },
+    /// Send it upstream: `headers` in place of the spool's first `skip` bytes (0: before the
+    /// whole message; otherwise they hold the edited header block too). The upstream's reply
+    /// is the answer.
+    Deliver { headers: Vec<u8>, skip: u64 },
 }
 
 /// A judged message: the verdict, and what to do.
@@ -136,12 +138,10 @@ impl Engine {
                 };
                 (Disposition::Answer(reply), spool)
             }
-            Action::Accept | Action::Tag => (
-                Disposition::Deliver {
-                    headers: tag_headers(&verdict, &policy.hostname),
-                },
-                spool,
-            ),
+            Action::Accept | Action::Tag => {
+                let (headers, skip) = self.outgoing(conn, env, &verdict, &spool).await;
+                (Disposition::Deliver { headers, skip }, spool)
+            }
         };
         (
             Judged {
@@ -286,18 +286,4 @@ fn refusal(verdict: &Verdict) -> Disposition {
             .refusal()
             .unwrap_or_else(|| Reply::new(451, "4.3.0", "Temporary failure")),
     )
-}
-
-/// Headers added to a message: only for `tag`, naming what was found.
-fn tag_headers(verdict: &Verdict, host: &str) -> Vec<u8> {
-    if verdict.action() != Action::Tag {
-        return Vec::new();
-    }
-    let rules = verdict.rules().join(", ");
-    let mut h = format!("X-Locthu-Action: tag ({host})\r\nX-Locthu-Rules: {rules}\r\n");
-    if verdict.rules().contains(&rule::UNSCANNED) {
-        let (name, value) = crate::checks::antivirus::UNSCANNED_HEADER;
-        h.push_str(&format!("{name}: {value}\r\n"));
-    }
-    h.into_bytes()
 }

@@ -6,18 +6,22 @@ mod check;
 mod context;
 mod finding;
 mod message;
+mod outgoing;
+mod score;
 mod verdict;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use action::Action;
-pub use check::{Check, CheckFuture, Pending};
+pub use check::{Check, CheckFuture, Pending, StampFuture};
 pub use context::{
     domain_of, Client, Connection, Direction, Envelope, Extensions, Recipient, Role,
 };
 pub use finding::{rule, Bilingual, Finding};
 pub use message::{count, Disposition, Done, Faults, Judged, MessagePolicy};
+pub use outgoing::Outgoing;
+pub use score::{ScorePolicy, Scored, Thresholds};
 pub use verdict::Verdict;
 
 use crate::metrics::metrics;
@@ -72,6 +76,8 @@ pub struct Engine {
     policy: MessagePolicy,
     /// The bounds of the one content parse, when some check reads content.
     content: Option<crate::inspect::Limits>,
+    /// Scores to actions, when anti-spam is on.
+    scoring: Option<Arc<ScorePolicy>>,
 }
 
 impl Engine {
@@ -81,7 +87,19 @@ impl Engine {
             limits,
             policy: MessagePolicy::default(),
             content: None,
+            scoring: None,
         }
+    }
+
+    /// Turns the sum of each message's scoring symbols into the `spam` finding.
+    pub fn with_scoring(mut self, scoring: ScorePolicy) -> Self {
+        self.scoring = Some(Arc::new(scoring));
+        self
+    }
+
+    /// The scoring policy, when anti-spam is on.
+    pub fn scoring(&self) -> Option<&ScorePolicy> {
+        self.scoring.as_deref()
     }
 
     /// The bounds of the content parse (`inspect.*` limits); it runs only if a check reads
@@ -227,6 +245,13 @@ impl Engine {
                     .flatten(),
             );
             verdict.findings.extend(findings);
+        }
+        // A message already refused for what it is (a virus, an executable) is not scored:
+        // its answer names that rule, and spam counters do not count it.
+        if let Some(scoring) = &self.scoring {
+            if verdict.refusal().is_none() {
+                scoring.judge(conn.direction(), &mut verdict);
+            }
         }
         observe(Stage::Data, started);
         verdict

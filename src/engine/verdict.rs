@@ -5,11 +5,16 @@ use crate::reply::Reply;
 #[derive(Debug, Clone, Default)]
 pub struct Verdict {
     pub findings: Vec<Finding>,
+    /// The spam score and what it led to, when scoring ran (the data stage, `[spam]` on).
+    pub scored: Option<super::Scored>,
 }
 
 impl Verdict {
     pub fn new(findings: Vec<Finding>) -> Self {
-        Verdict { findings }
+        Verdict {
+            findings,
+            scored: None,
+        }
     }
 
     /// The most severe action among the findings, `accept` when there are none.
@@ -24,8 +29,12 @@ impl Verdict {
     /// The finding that decided the action: of the most severe, the one whose rule has the
     /// highest [`rule::priority`](super::rule::priority), then by rule name and part, so the
     /// answer never depends on the order in which checks ran.
+    /// A verdict of `accept` has none: its findings (scoring symbols) decided nothing.
     pub fn decisive(&self) -> Option<&Finding> {
         let action = self.action();
+        if action == Action::Accept {
+            return None;
+        }
         self.findings
             .iter()
             .filter(|f| f.action == action)
@@ -35,15 +44,33 @@ impl Verdict {
             })
     }
 
-    /// The rule names of all findings, deduplicated, in order.
+    /// The rule names of the findings that take an action (scoring symbols are in
+    /// [`Verdict::symbols`]), deduplicated, in order.
     pub fn rules(&self) -> Vec<&str> {
         let mut rules: Vec<&str> = Vec::new();
-        for f in &self.findings {
+        for f in self.findings.iter().filter(|f| !f.is_symbol()) {
             if !rules.contains(&f.rule.as_ref()) {
                 rules.push(&f.rule);
             }
         }
         rules
+    }
+
+    /// The scoring symbols that matched, in order (one per rule: a rule scores once).
+    pub fn symbols(&self) -> impl Iterator<Item = &Finding> {
+        let mut seen: Vec<&str> = Vec::new();
+        self.findings.iter().filter(move |f| {
+            if !f.is_symbol() || seen.contains(&f.rule.as_ref()) {
+                return false;
+            }
+            seen.push(&f.rule);
+            true
+        })
+    }
+
+    /// The message's spam score: the sum of its symbols' scores.
+    pub fn score(&self) -> f64 {
+        self.symbols().filter_map(|f| f.score).sum()
     }
 
     /// The reply that ends the stage early (reject, tempfail), if any.
@@ -56,6 +83,9 @@ impl Verdict {
 
     pub fn extend(&mut self, other: Verdict) {
         self.findings.extend(other.findings);
+        if other.scored.is_some() {
+            self.scored = other.scored;
+        }
     }
 }
 

@@ -51,7 +51,7 @@ pub async fn release(rt: &Runtime, id: &str) -> Result<Reply, String> {
         return Err("upstream refused every recipient".into());
     }
     let (reply, _) = up
-        .send_message(&[], &Spool::from_bytes(message))
+        .send_message(&[], 0, &Spool::from_bytes(message))
         .await
         .map_err(|e| e.to_string())?;
     up.quit().await;

@@ -444,7 +444,14 @@ impl Upstream {
     /// offers CHUNKING (RFC 3030: one round trip, no dot-stuffing) and DATA otherwise.
     ///
     /// A negative reply to DATA itself is returned as the answer, not as an error.
-    pub async fn send_message(&mut self, headers: &[u8], spool: &Spool) -> Result<(Reply, u64)> {
+    /// Sends `headers`, then the spooled message from byte `skip` on: the engine's edited
+    /// header block replaces the first `skip` bytes (0: `headers` are only prepended).
+    pub async fn send_message(
+        &mut self,
+        headers: &[u8],
+        skip: u64,
+        spool: &Spool,
+    ) -> Result<(Reply, u64)> {
         self.read_pending().await?;
         // Every reply read so far answered a command we sent. Bytes waiting now answer
         // nothing (RFC 5321 section 4.2: one reply per command, in order): if they were taken
@@ -456,7 +463,8 @@ impl Upstream {
                 "upstream sent a reply no command asked for".into(),
             ));
         }
-        let sent = spool.len() + headers.len() as u64;
+        let skip = skip.min(spool.len());
+        let sent = spool.len() - skip + headers.len() as u64;
         // One buffer per upstream session, reused for every message: a fresh 256 KiB buffer
         // per message cost more in page faults and zeroing than the rest of the relay.
         let mut out = std::mem::take(&mut self.out);
@@ -464,9 +472,11 @@ impl Upstream {
         let result = if self.caps.chunking {
             out.extend_from_slice(format!("BDAT {sent} LAST\r\n").as_bytes());
             out.extend_from_slice(headers);
-            self.stream_spool(spool, &mut out, |chunk, out| out.extend_from_slice(chunk))
-                .await
-                .map(|()| "the end of BDAT")
+            self.stream_spool(spool, skip, &mut out, |chunk, out| {
+                out.extend_from_slice(chunk)
+            })
+            .await
+            .map(|()| "the end of BDAT")
         } else {
             match self.command("DATA", "DATA").await {
                 // RFC 5321 section 3.3: only 354 lets the text follow. Anything else here is
@@ -490,7 +500,9 @@ impl Upstream {
                     let mut stuffer = DotStuffer::default();
                     stuffer.stuff(headers, &mut out);
                     let streamed = self
-                        .stream_spool(spool, &mut out, |chunk, out| stuffer.stuff(chunk, out))
+                        .stream_spool(spool, skip, &mut out, |chunk, out| {
+                            stuffer.stuff(chunk, out)
+                        })
                         .await;
                     stuffer.finish(&mut out);
                     match streamed {
@@ -533,10 +545,12 @@ impl Upstream {
     async fn stream_spool(
         &mut self,
         spool: &Spool,
+        skip: u64,
         out: &mut Vec<u8>,
         mut encode: impl FnMut(&[u8], &mut Vec<u8>),
     ) -> Result<()> {
         if let Some(body) = spool.in_memory() {
+            let body = &body[(skip as usize).min(body.len())..];
             for piece in body.chunks(CHUNK) {
                 encode(piece, out);
                 if out.len() >= CHUNK {
@@ -546,6 +560,7 @@ impl Upstream {
             }
         } else {
             let mut reader = spool.reader()?;
+            std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink())?;
             let mut chunk = std::mem::take(&mut self.chunk);
             chunk.resize(CHUNK, 0);
             loop {

@@ -191,12 +191,12 @@ impl Session {
         disposition: &Disposition,
         deadline: tokio::time::Instant,
     ) -> (Reply, Option<String>) {
-        let headers = match disposition {
+        let (headers, skip) = match disposition {
             Disposition::Answer(reply) => {
                 self.rset_upstream().await;
                 return (reply.clone(), None);
             }
-            Disposition::Deliver { headers } => headers,
+            Disposition::Deliver { headers, skip } => (headers, *skip),
         };
         let restored = tokio::time::timeout_at(deadline, self.restore_envelope(tx))
             .await
@@ -213,7 +213,7 @@ impl Session {
                 None,
             );
         };
-        let sent = tokio::time::timeout_at(deadline, up.send_message(headers, &self.spool))
+        let sent = tokio::time::timeout_at(deadline, up.send_message(headers, skip, &self.spool))
             .await
             .unwrap_or(Err(UpstreamError::Timeout("the end-of-data deadline")));
         match sent {
