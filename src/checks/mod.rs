@@ -12,8 +12,10 @@ use crate::engine::Check;
 use crate::services::Services;
 
 pub mod antivirus;
+pub mod delegate;
 pub mod gtube;
 pub mod inspect;
+pub mod outbound_spam;
 pub mod relay;
 pub mod size;
 
@@ -87,6 +89,22 @@ pub const REGISTRY: &[Constructor] = &[
     |cx| {
         let on = cx.config.spam.gtube_action != crate::engine::Action::Accept;
         Ok(on.then(|| Arc::new(gtube::Gtube::new(&cx.config.spam)) as Arc<dyn Check>))
+    },
+    |cx| {
+        let spam = &cx.config.spam;
+        if !spam.enabled {
+            return Ok(None);
+        }
+        let store = cx.services.state(&cx.config.state, cx.base, cx.warnings)?;
+        let window = spam.outbound_count_window.get();
+        Ok(Some(Arc::new(outbound_spam::OutboundSpam::new(
+            store, window,
+        ))))
+    },
+    |cx| {
+        let d = &cx.config.spam.delegate;
+        let on = cx.config.spam.enabled && d.enabled;
+        Ok(on.then(|| Arc::new(delegate::Delegate::new(d)) as Arc<dyn Check>))
     },
 ];
 

@@ -23,6 +23,10 @@ pub struct SpamConfig {
     /// stricter, since the province's reputation at Gmail and Yahoo is at stake
     /// (An Giang Đ10.1g: spam sent from the system is blocked too).
     pub outbound: SpamThresholds,
+    /// The window in which outbound spam is counted per internal sender (in the state store).
+    pub outbound_count_window: crate::config::Span,
+    /// Ask rspamd or spamd too, and add their score (off by default).
+    pub delegate: super::spam_delegate::DelegateConfig,
 }
 
 /// Scores at which a message is tagged, held in quarantine or refused; leave one out (or set
@@ -60,6 +64,8 @@ impl Default for SpamConfig {
                 quarantine: None,
                 reject: Some(8.0),
             },
+            outbound_count_window: crate::config::Span(std::time::Duration::from_secs(3600)),
+            delegate: Default::default(),
         }
     }
 }
@@ -105,6 +111,7 @@ impl SpamConfig {
                 last = Some((name, v));
             }
         }
+        errors.extend(self.delegate.validate());
         if self.subject_prefix.contains(['\r', '\n']) {
             errors.push("spam.subject_prefix must be one line".into());
         }

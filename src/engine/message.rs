@@ -185,6 +185,7 @@ impl Engine {
     pub fn message_done(&self, done: &Done<'_>) {
         let verdict = &done.judged.verdict;
         count(&done.conn.listener, verdict);
+        crate::spam::metrics::spam_metrics().observe(verdict);
         metrics()
             .transaction_seconds
             .with_label_values(&[&done.conn.listener])

@@ -127,7 +127,7 @@ fn spam_headers(scored: &Scored, verdict: &Verdict, host: &str) -> String {
     });
     let names: Vec<String> = symbols
         .iter()
-        .map(|f| format!("{}={:.2}", f.rule, f.score.unwrap_or(0.0)))
+        .map(|f| format!("{}={:.2}", f.rule, f.score.unwrap_or(0.0) + 0.0))
         .collect();
     let mut h = String::new();
     if scored.is_spam() {
@@ -148,7 +148,14 @@ fn spam_headers(scored: &Scored, verdict: &Verdict, host: &str) -> String {
         h.push_str(&fold("X-Spam-Symbols", &names));
         let report: Vec<String> = symbols
             .iter()
-            .map(|f| format!("{:.1} {} {}", f.score.unwrap_or(0.0), f.rule, f.text.en))
+            .map(|f| {
+                format!(
+                    "{:.1} {} {}",
+                    f.score.unwrap_or(0.0) + 0.0,
+                    f.rule,
+                    f.text.en
+                )
+            })
             .collect();
         h.push_str("X-Spam-Report:");
         for line in report {
