@@ -290,3 +290,38 @@ fn a_dead_filter_loses_no_mail() {
     );
     assert!(gw.log().contains("delegated filter failed"), "{}", gw.log());
 }
+
+#[test]
+fn outbound_spam_is_counted_per_internal_sender() {
+    let filter = spamd();
+    let sink = Sink::start(&[]);
+    let gw = gateway("spamd", filter.addr, "5", &sink);
+    // From 127.0.0.1, a trusted network: an internal sender, so the outbound thresholds apply.
+    for _ in 0..2 {
+        let mut d = Dialog::open(gw.addr);
+        let r = d.send_mail(
+            "CanBo@angiang.gov.vn",
+            &["x@example.org"],
+            &message("test", &format!("hello {GTUBE}"), true),
+        );
+        assert!(
+            r.starts_with("550 5.7.1") && r.contains("(rule spam)"),
+            "{r}"
+        );
+    }
+    let start = Instant::now();
+    while !gw.log().contains("count=2") && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = gw.log();
+    let counted: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("outbound spam from an internal sender"))
+        .collect();
+    assert_eq!(counted.len(), 2, "{log}");
+    assert!(
+        counted[1].contains("sender=canbo@angiang.gov.vn") && counted[1].contains("count=2"),
+        "{log}"
+    );
+    assert!(sink.messages().is_empty());
+}
