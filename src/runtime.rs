@@ -3,6 +3,7 @@
 //! atomically; sessions keep the generation they started with.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::checks;
 use crate::config::{error_at_key, ConfigErrors, Loaded, Source};
@@ -11,15 +12,32 @@ use crate::services::Services;
 use crate::smtp::tls;
 use crate::smtp::upstream::UpstreamSettings;
 
-/// Everything a session needs from the config, built once per generation.
+/// Everything built from one config generation.
 pub struct Runtime {
     pub config: crate::config::Config,
     pub source: Source,
-    pub engine: Engine,
-    pub listeners: HashMap<String, ListenerRuntime>,
+    pub engine: Arc<Engine>,
+    /// What SMTP sessions read: the transport's settings, not the checks' config.
+    pub session: Arc<SessionSettings>,
     pub quarantine: crate::quarantine::Store,
     /// Valid but questionable settings, for the start-up log and `check-config`.
     pub warnings: Vec<String>,
+}
+
+/// The part of a generation an SMTP session reads besides the engine: `[server]`,
+/// `[limits]` and the listeners. The checks' sections stay with the checks, so a transport
+/// (the proxy, the milter) cannot come to depend on them.
+pub struct SessionSettings {
+    pub server: crate::config::Server,
+    pub limits: crate::config::Limits,
+    pub listeners: HashMap<String, ListenerRuntime>,
+}
+
+impl SessionSettings {
+    /// Whether connections from `ip` escape `limits.max_connections_per_ip`.
+    pub fn per_ip_exempt(&self, ip: std::net::IpAddr) -> bool {
+        crate::config::per_ip_exempt(&self.server, &self.limits, ip)
+    }
 }
 
 /// Per-listener parts built from the config.
@@ -129,10 +147,14 @@ impl Runtime {
         Ok(Runtime {
             quarantine,
             warnings,
-            engine,
+            engine: Arc::new(engine),
+            session: Arc::new(SessionSettings {
+                server: config.server.clone(),
+                limits: config.limits.clone(),
+                listeners,
+            }),
             config,
             source,
-            listeners,
         })
     }
 }

@@ -278,7 +278,7 @@ impl Gateway {
                     continue;
                 }
             };
-            let Some(role) = rt.listeners.get(&*name).map(|l| l.role) else {
+            let Some(role) = rt.session.listeners.get(&*name).map(|l| l.role) else {
                 continue;
             };
             metrics()
@@ -299,7 +299,8 @@ impl Gateway {
             self.workers.pick().spawn(async move {
                 // The socket moves to this worker's reactor; it is already non-blocking.
                 if let Ok(tcp) = TcpStream::from_std(tcp) {
-                    session::run(tcp, peer, name, role, rt, phase, slot).await;
+                    let gen = (Arc::clone(&rt.session), Arc::clone(&rt.engine));
+                    session::run(tcp, peer, name, role, gen, phase, slot).await;
                 }
                 active.dec();
             });

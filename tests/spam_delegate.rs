@@ -34,6 +34,9 @@ tls = "off"
 [quarantine]
 dir = "{dir}/quarantine"
 
+[state.embedded]
+path = "{dir}/state.redb"
+
 [admin]
 listen = "{admin}"
 
@@ -283,11 +286,8 @@ fn a_dead_filter_loses_no_mail() {
     );
     assert!(r.starts_with("250"), "{r}");
     let got = sink.wait_messages(1);
-    assert!(
-        got[0].contains("X-Spam-Status: No, score=0.00"),
-        "{}",
-        got[0]
-    );
+    // Nothing scored it: no X-Spam headers, and the sender's forged ones are gone all the same.
+    assert!(!got[0].contains("X-Spam-"), "{}", got[0]);
     assert!(gw.log().contains("delegated filter failed"), "{}", gw.log());
 }
 

@@ -56,18 +56,23 @@ impl Default for Config {
     }
 }
 
+/// Whether connections from `ip` escape `limits.max_connections_per_ip`: the listed
+/// exceptions, else the trusted networks and proxy peers.
+pub fn per_ip_exempt(server: &Server, limits: &Limits, ip: std::net::IpAddr) -> bool {
+    match &limits.per_ip_exceptions {
+        Some(nets) => nets.iter().any(|n| n.contains(&ip)),
+        None => server
+            .trusted_networks
+            .iter()
+            .chain(&server.proxy_peers)
+            .any(|n| n.contains(&ip)),
+    }
+}
+
 impl Config {
     /// Whether connections from `ip` escape `limits.max_connections_per_ip`.
     pub fn per_ip_exempt(&self, ip: std::net::IpAddr) -> bool {
-        match &self.limits.per_ip_exceptions {
-            Some(nets) => nets.iter().any(|n| n.contains(&ip)),
-            None => self
-                .server
-                .trusted_networks
-                .iter()
-                .chain(&self.server.proxy_peers)
-                .any(|n| n.contains(&ip)),
-        }
+        per_ip_exempt(&self.server, &self.limits, ip)
     }
 }
 

@@ -15,6 +15,8 @@ pub struct SpamConfig {
     /// The action for a message carrying the GTUBE test pattern, in any text part and any
     /// transfer encoding: the standard way to check that spam is refused end to end.
     pub gtube_action: Action,
+    /// Which delivered messages carry the X-Spam headers.
+    pub headers: SpamHeaders,
     /// Put before the Subject of a message tagged as spam (e.g. `"[SPAM] "`); empty: none.
     pub subject_prefix: String,
     /// Mail from the Internet to the province.
@@ -27,6 +29,18 @@ pub struct SpamConfig {
     pub outbound_count_window: crate::config::Span,
     /// Ask rspamd or spamd too, and add their score (off by default).
     pub delegate: super::spam_delegate::DelegateConfig,
+}
+
+/// Which delivered messages carry X-Spam-Score, X-Spam-Status, X-Spam-Symbols, X-Spam-Report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpamHeaders {
+    /// Every scored message (SpamAssassin's habit).
+    Always,
+    /// Messages some symbol matched: one nothing matched passes byte for byte.
+    Scored,
+    /// Only messages tagged as spam.
+    Spam,
 }
 
 /// Scores at which a message is tagged, held in quarantine or refused; leave one out (or set
@@ -57,6 +71,7 @@ impl Default for SpamConfig {
         SpamConfig {
             enabled: true,
             gtube_action: Action::Reject,
+            headers: SpamHeaders::Scored,
             subject_prefix: String::new(),
             inbound: SpamThresholds::default(),
             outbound: SpamThresholds {
@@ -82,6 +97,7 @@ impl SpamConfig {
             inbound: t(&self.inbound),
             outbound: t(&self.outbound),
             subject_prefix: self.subject_prefix.clone(),
+            headers: self.headers,
         })
     }
 

@@ -224,8 +224,16 @@ impl Engine {
         };
         let edited = edit_head(&head, host, prefix);
         let mut lines = tag_headers(verdict, host);
-        if let Some(scored) = &verdict.scored {
-            lines.push_str(&spam_headers(scored, verdict, host));
+        if let (Some(scored), Some(policy)) = (&verdict.scored, self.scoring()) {
+            use crate::config::spam::SpamHeaders;
+            let shown = match policy.headers {
+                SpamHeaders::Always => true,
+                SpamHeaders::Scored => verdict.symbols().next().is_some(),
+                SpamHeaders::Spam => scored.is_spam(),
+            };
+            if shown {
+                lines.push_str(&spam_headers(scored, verdict, host));
+            }
         }
         let mut lines = lines.into_bytes();
         let out = Outgoing {

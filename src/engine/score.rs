@@ -39,6 +39,8 @@ pub struct ScorePolicy {
     pub outbound: Thresholds,
     /// Put before the Subject of a tagged message (`[spam] subject_prefix`), when not empty.
     pub subject_prefix: String,
+    /// Which delivered messages carry the X-Spam headers.
+    pub headers: crate::config::spam::SpamHeaders,
 }
 
 /// What the scoring made of one message, for its headers, its log line and `scan`.
@@ -132,6 +134,7 @@ mod tests {
                 reject: Some(8.0),
             },
             subject_prefix: String::new(),
+            headers: crate::config::spam::SpamHeaders::Scored,
         }
     }
 

@@ -10,13 +10,14 @@ use crate::spool::Spool;
 pub async fn release(rt: &Runtime, id: &str) -> Result<Reply, String> {
     let (entry, message) = rt.quarantine.get(id).map_err(|e| format!("{id}: {e}"))?;
     let listener = rt
+        .session
         .listeners
         .get(&entry.listener)
         .or_else(|| {
             rt.config
                 .listeners
                 .first()
-                .and_then(|l| rt.listeners.get(&l.name))
+                .and_then(|l| rt.session.listeners.get(&l.name))
         })
         .ok_or("no listener configured")?;
     let mut up = Upstream::connect(listener.upstream.clone())

@@ -125,7 +125,7 @@ impl Session {
     }
 
     pub(super) fn data_limits(&self) -> DataLimits {
-        let limits = &self.rt.config.limits;
+        let limits = &self.cfg.limits;
         DataLimits {
             // One byte more than allowed, so the size check sees that the limit was crossed.
             max_size: limits.message_size.bytes() + 1,
@@ -142,8 +142,7 @@ impl Session {
         };
         // Everything after the end of DATA shares one deadline: a before-queue proxy in front of
         // us (Postfix's smtpd_proxy_timeout, 100 s) gives up on us after that.
-        let deadline =
-            tokio::time::Instant::now() + self.rt.config.limits.end_of_data_timeout.get();
+        let deadline = tokio::time::Instant::now() + self.cfg.limits.end_of_data_timeout.get();
         tx.env.size = received.size;
         metrics()
             .bytes
@@ -162,12 +161,11 @@ impl Session {
         let faults = Faults {
             line_too_long: received.faults.line_too_long,
             header_too_big: received.faults.header_too_big,
-            bare_lf: received.faults.bare_lf && self.rt.config.server.bare_lf == BareLf::Reject,
+            bare_lf: received.faults.bare_lf && self.cfg.server.bare_lf == BareLf::Reject,
         };
         // Lent to the engine (its quarantine writes run on a blocking thread) and given back.
         let spool = std::mem::replace(&mut self.spool, Spool::from_bytes(Vec::new()));
-        let rt = self.rt.clone();
-        let engine = &rt.engine;
+        let engine = Arc::clone(&self.engine);
         let (judged, spool) = engine.end_of_data(&self.conn, &tx.env, spool, faults).await;
         self.spool = spool;
         let (reply, upstream_reply) = self.deliver(&tx, &judged.disposition, deadline).await;

@@ -32,7 +32,7 @@ impl Session {
             eight_bit: m.body == Some(Body::EightBitMime),
             ..Envelope::default()
         };
-        let verdict = self.rt.engine.mail(&self.conn, &env).await;
+        let verdict = self.engine.mail(&self.conn, &env).await;
         if let Some(reply) = verdict.refusal() {
             self.count(&verdict);
             return self.reply(reply);
@@ -88,7 +88,7 @@ impl Session {
                 "Cần lệnh MAIL trước / Need MAIL command",
             ));
         };
-        if tx.env.rcpts.len() >= self.rt.config.limits.max_recipients {
+        if tx.env.rcpts.len() >= self.cfg.limits.max_recipients {
             // RFC 5321 4.5.3.1.10: 452 asks the client to send the rest in another transaction.
             return self.reply(Reply::new(
                 452,
@@ -106,7 +106,7 @@ impl Session {
         if let Some(refusal) = &tx.mail_refused {
             return self.reply(refusal.clone());
         }
-        let verdict = self.rt.engine.rcpt(&self.conn, &tx.env, &to).await;
+        let verdict = self.engine.rcpt(&self.conn, &tx.env, &to).await;
         if let Some(reply) = verdict.refusal() {
             self.count(&verdict);
             info!(conn = self.conn.id, client = %self.conn.client.addr, from = %tx.env.mail_from, rcpt = %to,

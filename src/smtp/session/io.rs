@@ -39,7 +39,7 @@ impl DataClock {
 impl Session {
     /// The next command line, flushing pending replies before waiting (RFC 2920 3.2).
     pub(super) async fn next_line(&mut self) -> Result<Input, End> {
-        let max = self.rt.config.limits.command_line_length;
+        let max = self.cfg.limits.command_line_length;
         let mut discarding = false;
         // Whether the line came in after our last reply went out, or was already waiting.
         let mut read_since_reply = false;
@@ -114,18 +114,18 @@ impl Session {
 
     /// How long a command line (or a write of replies) may take now.
     fn command_wait(&self) -> Duration {
-        let l = &self.rt.config.limits;
+        let l = &self.cfg.limits;
         self.stressed(l.command_timeout.get())
     }
 
     /// How long one DATA record may take now.
     fn data_wait(&self) -> Duration {
-        let l = &self.rt.config.limits;
+        let l = &self.cfg.limits;
         self.stressed(l.data_timeout.get())
     }
 
     fn stressed(&self, normal: Duration) -> Duration {
-        let l = &self.rt.config.limits;
+        let l = &self.cfg.limits;
         if self.slot.stressed(l.stress_at) {
             normal.min(l.stress_timeout.get())
         } else {
@@ -160,7 +160,7 @@ impl Session {
         // buffer would otherwise be refilled a few bytes at a time.
         self.rbuf.reserve(READ_CHUNK);
         let evictable = matches!(wait, Wait::Command { .. });
-        let recheck = self.rt.config.limits.stress_timeout.get();
+        let recheck = self.cfg.limits.stress_timeout.get();
         loop {
             // Stress that begins during a long wait must shorten it too: wake at least every
             // stress_timeout to look again. One timer per session, moved to each wake-up:

@@ -23,9 +23,10 @@ use super::upstream::{ClientIdentity, Upstream, UpstreamError};
 use super::Reply;
 use crate::config::BareLf;
 use crate::conns::Slot;
+use crate::engine::Engine;
 use crate::engine::{Client, Connection, Disposition, Done, Envelope, Faults, Role, Verdict};
 use crate::metrics::metrics;
-use crate::runtime::{ListenerRuntime, Runtime};
+use crate::runtime::{ListenerRuntime, SessionSettings};
 use crate::spool::Spool;
 
 mod content;
@@ -91,20 +92,18 @@ pub async fn run(
     peer: SocketAddr,
     listener: Arc<str>,
     role: Role,
-    rt: Arc<Runtime>,
+    (cfg, engine): (Arc<SessionSettings>, Arc<Engine>),
     phase: watch::Receiver<Phase>,
     slot: Slot,
 ) {
     let id = slot.id();
     let _ = tcp.set_nodelay(true);
-    let trusted = rt
-        .config
+    let trusted = cfg
         .server
         .trusted_networks
         .iter()
         .any(|n| n.contains(&peer.ip()));
-    let proxy_peer = rt
-        .config
+    let proxy_peer = cfg
         .server
         .proxy_peers
         .iter()
@@ -124,11 +123,12 @@ pub async fn run(
         tls: false,
     };
     let spool = Spool::new(
-        &rt.config.server.spool_dir,
-        rt.config.server.spool_memory.bytes() as usize,
+        &cfg.server.spool_dir,
+        cfg.server.spool_memory.bytes() as usize,
     );
     let mut s = Session {
-        rt,
+        cfg,
+        engine,
         io: Stream::Plain(tcp),
         rbuf: BytesMut::with_capacity(8192),
         wbuf: Vec::with_capacity(1024),
@@ -178,7 +178,9 @@ pub async fn run(
 }
 
 struct Session {
-    rt: Arc<Runtime>,
+    /// The transport settings of the generation the session started with.
+    cfg: Arc<SessionSettings>,
+    engine: Arc<Engine>,
     io: Stream,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
@@ -214,23 +216,23 @@ impl Session {
     fn listener(&self) -> &ListenerRuntime {
         // Runtime::build makes one entry per configured listener, and a session only ever
         // starts for a configured listener of its own generation.
-        &self.rt.listeners[self.conn.listener.as_ref()]
+        &self.cfg.listeners[self.conn.listener.as_ref()]
     }
 
     async fn serve(&mut self) -> End {
-        let verdict = self.rt.engine.connect(&self.conn).await;
+        let verdict = self.engine.connect(&self.conn).await;
         if let Some(reply) = verdict.refusal() {
             self.count(&verdict);
             self.reply(reply);
             return End::Quit;
         }
-        let greeting = format!("{} ESMTP locthu", self.rt.config.server.hostname);
+        let greeting = format!("{} ESMTP locthu", self.cfg.server.hostname);
         self.reply(Reply::plain(220, vec![greeting]));
         // The upstream session opens at the first MAIL FROM, as Postfix's smtpd_proxy_filter
         // does: a connection that never sends mail costs the upstream nothing.
-        if self.rt.config.server.reverse_dns {
+        if self.cfg.server.reverse_dns {
             let ip = self.conn.client.addr.ip();
-            let limit = self.rt.config.server.reverse_dns_timeout.get();
+            let limit = self.cfg.server.reverse_dns_timeout.get();
             self.name_lookup = Some(tokio::spawn(rdns::lookup(ip, limit)));
         }
         loop {
@@ -267,7 +269,7 @@ impl Session {
     }
 
     fn too_many_errors(&mut self) -> bool {
-        if self.bad > self.rt.config.limits.max_bad_commands {
+        if self.bad > self.cfg.limits.max_bad_commands {
             self.reply(Reply::new(
                 421,
                 "4.7.0",
@@ -322,7 +324,7 @@ impl Session {
     async fn helo(&mut self, name: String, esmtp: bool) {
         self.abort_tx().await;
         self.conn.client.helo = Some(name);
-        let verdict = self.rt.engine.helo(&self.conn).await;
+        let verdict = self.engine.helo(&self.conn).await;
         if let Some(reply) = verdict.refusal() {
             self.count(&verdict);
             self.greeted = false;
@@ -332,16 +334,13 @@ impl Session {
         self.esmtp = esmtp;
         self.pipelining_ok = false;
         if !esmtp {
-            self.reply(Reply::plain(
-                250,
-                vec![self.rt.config.server.hostname.clone()],
-            ));
+            self.reply(Reply::plain(250, vec![self.cfg.server.hostname.clone()]));
             return;
         }
         let mut lines = vec![
-            self.rt.config.server.hostname.clone(),
+            self.cfg.server.hostname.clone(),
             "PIPELINING".into(),
-            format!("SIZE {}", self.rt.config.limits.message_size.bytes()),
+            format!("SIZE {}", self.cfg.limits.message_size.bytes()),
             "8BITMIME".into(),
             "SMTPUTF8".into(),
             "ENHANCEDSTATUSCODES".into(),
@@ -391,11 +390,7 @@ impl Session {
             Ok(t) => t,
             Err(e) => return Some(End::Io(e)),
         };
-        let handshake = timeout(
-            self.rt.config.limits.command_timeout.get(),
-            acceptor.accept(tcp),
-        )
-        .await;
+        let handshake = timeout(self.cfg.limits.command_timeout.get(), acceptor.accept(tcp)).await;
         match handshake {
             Ok(Ok(tls)) => {
                 self.io = Stream::Server(Box::new(tls));
@@ -466,7 +461,7 @@ impl Session {
         // every session comes from Postfix's address, and Postfix names the client with
         // XFORWARD in a session of its own per client session (SMTPD_PROXY_README).
         if let Some(Some(ip)) = addr {
-            let config = &self.rt.config;
+            let config = &self.cfg;
             let (exempt, max) = (
                 config.per_ip_exempt(ip),
                 config.limits.max_connections_per_ip,
@@ -506,8 +501,7 @@ impl Session {
         }
         c.trusted = !c.addr_unavailable
             && self
-                .rt
-                .config
+                .cfg
                 .server
                 .trusted_networks
                 .iter()
@@ -522,7 +516,7 @@ impl Session {
             *named = false;
         }
         // Connect-time checks judge the real client now that we know it.
-        let verdict = self.rt.engine.connect(&self.conn).await;
+        let verdict = self.engine.connect(&self.conn).await;
         if let Some(reply) = verdict.refusal() {
             self.count(&verdict);
             self.reply(reply);
@@ -530,7 +524,7 @@ impl Session {
         }
         if is_xclient {
             self.greeted = false;
-            let greeting = format!("{} ESMTP locthu", self.rt.config.server.hostname);
+            let greeting = format!("{} ESMTP locthu", self.cfg.server.hostname);
             self.reply(Reply::plain(220, vec![greeting]));
         } else {
             self.reply(Reply::new(250, "2.0.0", "Ok"));
