@@ -12,6 +12,7 @@ use crate::engine::Check;
 use crate::services::Services;
 
 pub mod antivirus;
+pub mod dnsbl;
 pub mod gtube;
 pub mod inspect;
 pub mod relay;
@@ -87,6 +88,16 @@ pub const REGISTRY: &[Constructor] = &[
     |cx| {
         let on = cx.config.spam.gtube_action != crate::engine::Action::Accept;
         Ok(on.then(|| Arc::new(gtube::Gtube::new(&cx.config.spam)) as Arc<dyn Check>))
+    },
+    |cx| {
+        let (config, services) = (cx.config, cx.services);
+        let check = dnsbl::Dnsbl::build(config, || services.resolver(&config.dns))?;
+        Ok(check.map(|c| Arc::new(c) as Arc<dyn Check>))
+    },
+    |cx| {
+        let (config, services) = (cx.config, cx.services);
+        let check = dnsbl::Uribl::build(config, || services.resolver(&config.dns))?;
+        Ok(check.map(|c| Arc::new(c) as Arc<dyn Check>))
     },
 ];
 

@@ -23,6 +23,10 @@ pub struct SpamConfig {
     /// stricter, since the province's reputation at Gmail and Yahoo is at stake
     /// (An Giang Đ10.1g: spam sent from the system is blocked too).
     pub outbound: SpamThresholds,
+    /// DNS blocklists for the client address (`[spam.dnsbl]`).
+    pub dnsbl: super::spam_lists::DnsblConfig,
+    /// URI blocklists for the domains the message links to (`[spam.uribl]`).
+    pub uribl: super::spam_lists::UriblConfig,
 }
 
 /// Scores at which a message is tagged, held in quarantine or refused; leave one out (or set
@@ -60,6 +64,8 @@ impl Default for SpamConfig {
                 quarantine: None,
                 reject: Some(8.0),
             },
+            dnsbl: Default::default(),
+            uribl: Default::default(),
         }
     }
 }
