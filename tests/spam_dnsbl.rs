@@ -251,6 +251,10 @@ fn plain(subject: &str, extra: &str) -> String {
     )
 }
 
+fn plain_body(subject: &str, body: &str) -> String {
+    plain(subject, "").replace("Kính gửi quý cơ quan.", body)
+}
+
 /// A message whose only link is in a base64 HTML part.
 fn html(subject: &str, body: &str) -> String {
     format!(
@@ -443,6 +447,18 @@ fn linked_domains_are_reduced_and_looked_up() {
         s.contains("TEST_URI_PH") && s.contains("TEST_URI_BLACK"),
         "{s}"
     );
+
+    // A domain written bare in a plain-text body.
+    let r = send(
+        &gw,
+        Some("192.0.2.1"),
+        &plain_body(
+            "m-uri-bare",
+            "Truy cập ngay Lua-Dao.com.vn để nhận thưởng 5.000.000đ.",
+        ),
+    );
+    assert!(r.starts_with("250"), "{r}");
+    assert!(symbols(&sink, "m-uri-bare").contains("TEST_URI_PH=4.00"));
 
     // The list's "refused" code, and the province's own domain (never looked up).
     let before = gw.metric("locthu_dnsbl_failures_total{kind=\"error_code\",list=\"uribl\"");

@@ -50,6 +50,9 @@ pub struct UriblConfig {
     pub max_lookups: usize,
     /// Domains never looked up (with their subdomains), besides `server.internal_domains`.
     pub allowlist: Vec<String>,
+    /// Also domains written without a scheme in the text ("truy cập lua-dao.com.vn"), after
+    /// the links, within the same `max_lookups`.
+    pub bare_domains: bool,
     /// As in `[spam.dnsbl]`: IP-literal links to private addresses are looked up too (tests).
     pub lookup_private: bool,
 }
@@ -126,6 +129,7 @@ impl Default for UriblConfig {
             cache_ttl: Span::secs(300),
             max_lookups: 20,
             allowlist: Vec::new(),
+            bare_domains: true,
             lookup_private: false,
         }
     }

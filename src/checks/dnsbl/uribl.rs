@@ -37,7 +37,12 @@ pub struct Uribl {
     skip: Vec<String>,
     max: usize,
     lookup_private: bool,
+    bare_domains: bool,
 }
+
+/// Text read for bare domains per message: the first part of a long text is where a link
+/// that wants to be followed sits; the bound keeps the scan cheap on large mail.
+const BARE_SCAN_BYTES: usize = 256 * 1024;
 
 impl Uribl {
     /// The check for `config`, or `None` when `[spam.uribl]` is off or lists no zone.
@@ -90,6 +95,7 @@ impl Uribl {
             skip,
             max: cfg.max_lookups,
             lookup_private: cfg.lookup_private,
+            bare_domains: cfg.bare_domains,
         }))
     }
 
@@ -112,6 +118,29 @@ impl Uribl {
             }
         }
         out
+    }
+
+    /// Adds the registrable domains written bare in `texts` (no scheme, no `www.`) to `out`,
+    /// up to `max` in all, reading at most [`BARE_SCAN_BYTES`].
+    pub fn add_bare(&self, texts: &[&str], out: &mut Vec<Target>) {
+        let mut budget = BARE_SCAN_BYTES;
+        for text in texts {
+            let text = &text[..floor_char_boundary(text, budget.min(text.len()))];
+            budget -= text.len();
+            for word in bare_words(text) {
+                if out.len() >= self.max {
+                    return;
+                }
+                let Some(d) = registrable(word) else { continue };
+                let t = Target::Domain(d);
+                if !out.contains(&t) && !matches!(&t, Target::Domain(d) if self.skipped(d)) {
+                    out.push(t);
+                }
+            }
+            if budget == 0 {
+                return;
+            }
+        }
     }
 
     fn skipped(&self, domain: &str) -> bool {
@@ -185,6 +214,28 @@ impl Uribl {
     }
 }
 
+/// Words that look like host names: ASCII labels joined by dots, the last one letters (a
+/// TLD), e.g. `lua-dao.com.vn`; not `1.5`, `v2.0.1` or `…`.
+fn bare_words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        .map(|w| w.trim_matches(|c| c == '.' || c == '-'))
+        .filter(|w| {
+            w.len() <= 253
+                && w.contains('.')
+                && w.split('.').all(|l| !l.is_empty() && l.len() <= 63)
+                && w.rsplit('.').next().is_some_and(|tld| {
+                    tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic())
+                })
+        })
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 /// What `url` is looked up as: its host's registrable domain, or its IP literal. The `url`
 /// crate applies the WHATWG host rules: IDNs to punycode (UTS #46), `%`-escapes undone,
 /// `http://0x7f.1/`-style addresses read as the IPv4 address they are, userinfo
@@ -231,7 +282,11 @@ impl Check for Uribl {
         content: &'a Content,
         _out: &mut Vec<Finding>,
     ) -> Pending<'a> {
-        let targets = self.targets(&content.urls);
+        let mut targets = self.targets(&content.urls);
+        if self.bare_domains {
+            let texts: Vec<&str> = content.texts.iter().map(|t| t.text.as_str()).collect();
+            self.add_bare(&texts, &mut targets);
+        }
         if targets.is_empty() {
             return None;
         }
@@ -245,6 +300,25 @@ mod tests {
 
     fn d(s: &str) -> Option<Target> {
         Some(Target::Domain(s.into()))
+    }
+
+    #[test]
+    fn bare_domains_are_found_in_text_but_not_numbers_or_file_names() {
+        let got: Vec<&str> = bare_words(
+            "Truy cập ngay Khuyen-Mai.lua-dao.com.vn. hoặc lienhe@nhacai.vn, phiên bản 2.0.1, \
+             giá 1.500.000đ, tệp baocao.pdf, Đ10.1g…",
+        )
+        .collect();
+        assert_eq!(
+            got,
+            ["Khuyen-Mai.lua-dao.com.vn", "nhacai.vn", "baocao.pdf"]
+        );
+        // `pdf` is no suffix: nothing to look up.
+        assert_eq!(registrable("baocao.pdf"), None);
+        assert_eq!(
+            registrable("Khuyen-Mai.lua-dao.com.vn").as_deref(),
+            Some("lua-dao.com.vn")
+        );
     }
 
     #[test]
