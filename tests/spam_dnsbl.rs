@@ -525,3 +525,33 @@ fn answers_are_cached_and_lookups_started_at_connect_are_joined() {
     eprintln!("dnsbl cache: {hits} hits, {misses} misses over two messages");
     assert!(hits >= 2.0, "{hits}");
 }
+
+#[test]
+fn bad_zone_settings_are_refused_with_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("locthu.toml");
+    std::fs::write(
+        &path,
+        "[spam.dnsbl]\nenabled = true\nmessage_timeout = \"20s\"\n\n\
+         [[spam.dnsbl.zones]]\nzone = \"zen.spamhaus.org\"\nerrors = [\"127.255.255\"]\n\
+         codes.\"127.0.0.2\" = { symbol = \"SBL\", score = 4 }\n\n\
+         [spam.uribl]\n[[spam.uribl.zones]]\nzone = \"multi.uribl.test\"\nbits.\"3\" = { symbol = \"X\", score = 1 }\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_locthu"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "locthu.toml:3: spam.dnsbl.message_timeout must be below limits.stage_timeout",
+        "spam.dnsbl.zones[0].errors: `127.255.255` is not an IPv4 address or range",
+        // Checked even while the URI lists are off.
+        "spam.uribl.zones[0].bits: `3` must be one bit",
+    ] {
+        assert!(text.contains(want), "{want}\n{text}");
+    }
+}
