@@ -520,9 +520,28 @@ fn answers_are_cached_and_lookups_started_at_connect_are_joined() {
     assert!(symbols(&sink, "m-cached").contains("TEST_BL=3.00"));
     let (_, queries) = seconds(&gw, "dnsbl", "bl.test");
     assert_eq!(queries, 1.0);
+    // A reload keeps the answers; the zone's changed meaning applies at once.
+    let text = std::fs::read_to_string(&gw.config).unwrap();
+    std::fs::write(
+        &gw.config,
+        text.replace(
+            "symbol = \"TEST_BL\", score = 3.0",
+            "symbol = \"TEST_BL\", score = 3.5",
+        ),
+    )
+    .unwrap();
+    gw.signal("-HUP");
+    let start = Instant::now();
+    while !gw.log().contains("config reloaded") {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", gw.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = send(&gw, Some("192.0.2.99"), &plain("m-reloaded", ""));
+    assert!(r.starts_with("250"), "{r}");
+    assert!(symbols(&sink, "m-reloaded").contains("TEST_BL=3.50"));
     let hits = gw.metric("locthu_dnsbl_cache_total{list=\"dnsbl\",result=\"hit\"}");
     let misses = gw.metric("locthu_dnsbl_cache_total{list=\"dnsbl\",result=\"miss\"}");
-    eprintln!("dnsbl cache: {hits} hits, {misses} misses over two messages");
+    eprintln!("dnsbl cache: {hits} hits, {misses} misses over three messages");
     assert!(hits >= 2.0, "{hits}");
 }
 

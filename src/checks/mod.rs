@@ -91,12 +91,20 @@ pub const REGISTRY: &[Constructor] = &[
     },
     |cx| {
         let (config, services) = (cx.config, cx.services);
-        let check = dnsbl::Dnsbl::build(config, || services.resolver(&config.dns))?;
+        let c = &config.spam.dnsbl;
+        let check = dnsbl::Dnsbl::build(config, || {
+            let cache = services.blocklist_cache("dnsbl", c.cache_size, c.cache_ttl.get());
+            Ok((services.resolver(&config.dns)?, cache))
+        })?;
         Ok(check.map(|c| Arc::new(c) as Arc<dyn Check>))
     },
     |cx| {
         let (config, services) = (cx.config, cx.services);
-        let check = dnsbl::Uribl::build(config, || services.resolver(&config.dns))?;
+        let c = &config.spam.uribl;
+        let check = dnsbl::Uribl::build(config, || {
+            let cache = services.blocklist_cache("uribl", c.cache_size, c.cache_ttl.get());
+            Ok((services.resolver(&config.dns)?, cache))
+        })?;
         Ok(check.map(|c| Arc::new(c) as Arc<dyn Check>))
     },
 ];

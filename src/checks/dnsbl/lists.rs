@@ -31,6 +31,17 @@ const LOOPBACK: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 8) {
     Err(_) => panic!("127.0.0.0/8"),
 };
 
+/// Raw answers by query name (empty: not listed); shared across reloads by `Services`.
+pub type AnswerCache = moka::future::Cache<String, Arc<Vec<Ipv4Addr>>>;
+
+/// A cache of `size` answers, each kept `ttl`.
+pub fn answer_cache(size: u64, ttl: Duration) -> AnswerCache {
+    moka::future::Cache::builder()
+        .max_capacity(size)
+        .time_to_live(ttl)
+        .build()
+}
+
 /// One configured zone.
 pub struct Zone {
     pub name: String,
@@ -89,7 +100,7 @@ pub struct Lists {
     pub kind: &'static str,
     resolver: Resolver,
     pub zones: Vec<Zone>,
-    cache: Option<moka::future::Cache<String, Arc<Vec<Ipv4Addr>>>>,
+    cache: Option<AnswerCache>,
     pub message_timeout: Duration,
 }
 
@@ -99,8 +110,6 @@ pub struct Settings<'a> {
     pub zones: &'a [ZoneConfig],
     pub timeout: Duration,
     pub message_timeout: Duration,
-    pub cache_size: u64,
-    pub cache_ttl: Duration,
 }
 
 impl Lists {
@@ -137,14 +146,13 @@ impl Lists {
     }
 
     /// The lists of `s`, querying through `resolver`.
-    pub fn new(kind: &'static str, s: Settings<'_>, resolver: Resolver) -> Result<Lists, String> {
+    pub fn new(
+        kind: &'static str,
+        s: Settings<'_>,
+        resolver: Resolver,
+        cache: Option<AnswerCache>,
+    ) -> Result<Lists, String> {
         let zones = Self::zones(&s)?;
-        let cache = (s.cache_size > 0).then(|| {
-            moka::future::Cache::builder()
-                .max_capacity(s.cache_size)
-                .time_to_live(s.cache_ttl)
-                .build()
-        });
         Ok(Lists {
             kind,
             resolver,
@@ -328,10 +336,9 @@ mod tests {
                 zones: &[z],
                 timeout: Duration::from_millis(50),
                 message_timeout: Duration::from_secs(1),
-                cache_size: 10,
-                cache_ttl: Duration::from_secs(60),
             },
             resolver,
+            Some(answer_cache(10, Duration::from_secs(60))),
         )
         .unwrap()
     }

@@ -35,6 +35,7 @@ use crate::dns::Resolver;
 use crate::engine::{Action, Bilingual, Check, Connection, Envelope, Finding, Pending, Role};
 use crate::inspect::content::Header;
 
+pub use lists::{answer_cache, AnswerCache};
 pub use uribl::Uribl;
 
 /// The rule of a refusal by a `reject` zone.
@@ -64,7 +65,7 @@ impl Dnsbl {
     /// The check for `config`, or `None` when `[spam.dnsbl]` is off or lists no zone.
     pub fn build(
         config: &Config,
-        resolver: impl FnOnce() -> Result<Resolver, String>,
+        services: impl FnOnce() -> Result<(Resolver, Option<lists::AnswerCache>), String>,
     ) -> Result<Option<Dnsbl>, String> {
         let cfg: &DnsblConfig = &config.spam.dnsbl;
         let mut errs = validate_common(
@@ -79,8 +80,6 @@ impl Dnsbl {
             zones: &cfg.zones,
             timeout: cfg.timeout.get(),
             message_timeout: cfg.message_timeout.get(),
-            cache_size: cfg.cache_size,
-            cache_ttl: cfg.cache_ttl.get(),
         };
         // Zones are validated even when the check is off, so a mistake shows before it is on.
         if let Err(e) = lists::Lists::validate(&settings) {
@@ -92,7 +91,8 @@ impl Dnsbl {
         if !cfg.enabled || cfg.zones.is_empty() || !config.spam.enabled {
             return Ok(None);
         }
-        let lists = lists::Lists::new("dnsbl", settings, resolver()?)?;
+        let (resolver, cache) = services()?;
+        let lists = lists::Lists::new("dnsbl", settings, resolver, cache)?;
         let mut trusted = config.server.trusted_networks.clone();
         trusted.extend(cfg.forwarders.iter().copied());
         Ok(Some(Dnsbl {
@@ -259,7 +259,7 @@ mod tests {
     fn check(toml: &str) -> Dnsbl {
         let config = crate::config::parse_str(toml, "test.toml").unwrap();
         let dns = config.dns.clone();
-        Dnsbl::build(&config, || Resolver::new(&dns))
+        Dnsbl::build(&config, || Ok((Resolver::new(&dns)?, None)))
             .unwrap()
             .expect("enabled")
     }

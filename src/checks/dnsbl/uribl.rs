@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use url::{Host, Url};
 
-use super::lists::{self, Lists, Outcome};
+use super::lists::{self, AnswerCache, Lists, Outcome};
 use crate::config::spam_lists::{validate_common, UriblConfig, ZoneAction};
 use crate::config::Config;
 use crate::dns::Resolver;
@@ -48,7 +48,7 @@ impl Uribl {
     /// The check for `config`, or `None` when `[spam.uribl]` is off or lists no zone.
     pub fn build(
         config: &Config,
-        resolver: impl FnOnce() -> Result<Resolver, String>,
+        services: impl FnOnce() -> Result<(Resolver, Option<AnswerCache>), String>,
     ) -> Result<Option<Uribl>, String> {
         let cfg: &UriblConfig = &config.spam.uribl;
         let mut errs = validate_common(
@@ -66,8 +66,6 @@ impl Uribl {
             zones: &cfg.zones,
             timeout: cfg.timeout.get(),
             message_timeout: cfg.message_timeout.get(),
-            cache_size: cfg.cache_size,
-            cache_ttl: cfg.cache_ttl.get(),
         };
         if let Err(e) = Lists::validate(&settings) {
             errs.push(e);
@@ -90,8 +88,9 @@ impl Uribl {
             })
             .filter(|d| !d.is_empty())
             .collect();
+        let (resolver, cache) = services()?;
         Ok(Some(Uribl {
-            lists: Arc::new(Lists::new("uribl", settings, resolver()?)?),
+            lists: Arc::new(Lists::new("uribl", settings, resolver, cache)?),
             skip,
             max: cfg.max_lookups,
             lookup_private: cfg.lookup_private,
