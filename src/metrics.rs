@@ -36,6 +36,15 @@ pub struct Metrics {
     /// Viruses found. No name label: signature names are an open set (millions in the official
     /// databases) chosen by whoever sends the mail; names go to the log and the audit line.
     pub viruses: IntCounter,
+    /// Time of each DNS blocklist query that went to the resolver (cache misses), per list kind
+    /// (`dnsbl`, `uribl`) and zone: zones come from config, so the labels are bounded.
+    pub dnsbl_lookup_seconds: HistogramVec,
+    /// Blocklist answers that decided nothing, per kind, zone and failure (`timeout`,
+    /// `servfail`, `refused`, `error`, `error_code`: an answer the zone documents as "query
+    /// refused" or "error", `bogus`: an answer outside 127.0.0.0/8).
+    pub dnsbl_failures: IntCounterVec,
+    /// Blocklist answers found in the check's cache (`hit`) or asked for (`miss`), per kind.
+    pub dnsbl_cache: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -149,6 +158,31 @@ impl Metrics {
             )
             .expect("metric"),
             viruses: IntCounter::new("locthu_viruses_total", "Viruses found").expect("metric"),
+            dnsbl_lookup_seconds: HistogramVec::new(
+                HistogramOpts::new(
+                    "locthu_dnsbl_lookup_seconds",
+                    "Time a DNS or URI blocklist query took, per configured zone",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["list", "zone"],
+            )
+            .expect("metric"),
+            dnsbl_failures: IntCounterVec::new(
+                Opts::new(
+                    "locthu_dnsbl_failures_total",
+                    "Blocklist lookups that decided nothing (timeouts, errors, refusal codes)",
+                ),
+                &["list", "zone", "kind"],
+            )
+            .expect("metric"),
+            dnsbl_cache: IntCounterVec::new(
+                Opts::new(
+                    "locthu_dnsbl_cache_total",
+                    "Blocklist answers from the cache (hit) or the resolver (miss)",
+                ),
+                &["list", "result"],
+            )
+            .expect("metric"),
             registry,
         };
         for c in [
@@ -167,6 +201,9 @@ impl Metrics {
             Box::new(m.clamd_errors.clone()),
             Box::new(m.clamd_endpoint_up.clone()),
             Box::new(m.viruses.clone()),
+            Box::new(m.dnsbl_lookup_seconds.clone()),
+            Box::new(m.dnsbl_failures.clone()),
+            Box::new(m.dnsbl_cache.clone()),
         ] {
             m.registry.register(c).expect("unique metric names");
         }

@@ -2,12 +2,14 @@
 //! to each config generation (`Runtime::build`). A reload swaps the config and the checks;
 //! it does not reopen the store (a redb file takes one process, a Redis connection has its
 //! reconnect state) nor drop the clamd pools' health tracking, unless their settings changed.
-//! The DNS resolver is kept the same way, so its cache survives a reload.
+//! The DNS resolver is kept the same way, so its cache survives a reload, and so are the
+//! blocklists' answer caches.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::checks::antivirus::{self, Antivirus, AntivirusConfig};
+use crate::checks::dnsbl::AnswerCache;
 use crate::config;
 use crate::dns;
 use crate::state;
@@ -21,6 +23,8 @@ pub struct Services {
     clamd: Mutex<Option<(String, Arc<Antivirus>)>>,
     /// The DNS resolver of the current `[dns]` settings.
     dns: Mutex<Option<(config::Dns, dns::Resolver)>>,
+    /// The blocklists' answer caches (`checks::dnsbl`), per list kind, with their size and TTL.
+    blocklists: Mutex<Vec<(&'static str, u64, std::time::Duration, AnswerCache)>>,
 }
 
 impl Services {
@@ -79,6 +83,33 @@ impl Services {
         let resolver = dns::Resolver::new(cfg)?;
         *slot = Some((cfg.clone(), resolver.clone()));
         Ok(resolver)
+    }
+}
+
+impl Services {
+    /// The answer cache of the blocklists of `kind` (`dnsbl`, `uribl`), kept across reloads
+    /// while its size and TTL stay: a reload does not send every listed client's lookups to
+    /// the lists again. Answers are keyed by the full query name and judged after the cache,
+    /// so changed zone meanings apply at once. `None` for size 0.
+    pub fn blocklist_cache(
+        &self,
+        kind: &'static str,
+        size: u64,
+        ttl: std::time::Duration,
+    ) -> Option<AnswerCache> {
+        if size == 0 {
+            return None;
+        }
+        let mut slot = self.blocklists.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, s, t, cache)) = slot.iter().find(|(k, ..)| *k == kind) {
+            if *s == size && *t == ttl {
+                return Some(cache.clone());
+            }
+        }
+        slot.retain(|(k, ..)| *k != kind);
+        let cache = crate::checks::dnsbl::answer_cache(size, ttl);
+        slot.push((kind, size, ttl, cache.clone()));
+        Some(cache)
     }
 }
 

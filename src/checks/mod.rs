@@ -13,6 +13,7 @@ use crate::services::Services;
 
 pub mod antivirus;
 pub mod delegate;
+pub mod dnsbl;
 pub mod gtube;
 pub mod inspect;
 pub mod outbound_spam;
@@ -105,6 +106,24 @@ pub const REGISTRY: &[Constructor] = &[
         let d = &cx.config.spam.delegate;
         let on = cx.config.spam.enabled && d.enabled;
         Ok(on.then(|| Arc::new(delegate::Delegate::new(d)) as Arc<dyn Check>))
+    },
+    |cx| {
+        let (config, services) = (cx.config, cx.services);
+        let c = &config.spam.dnsbl;
+        let check = dnsbl::Dnsbl::build(config, || {
+            let cache = services.blocklist_cache("dnsbl", c.cache_size, c.cache_ttl.get());
+            Ok((services.resolver(&config.dns)?, cache))
+        })?;
+        Ok(check.map(|c| Arc::new(c) as Arc<dyn Check>))
+    },
+    |cx| {
+        let (config, services) = (cx.config, cx.services);
+        let c = &config.spam.uribl;
+        let check = dnsbl::Uribl::build(config, || {
+            let cache = services.blocklist_cache("uribl", c.cache_size, c.cache_ttl.get());
+            Ok((services.resolver(&config.dns)?, cache))
+        })?;
+        Ok(check.map(|c| Arc::new(c) as Arc<dyn Check>))
     },
 ];
 

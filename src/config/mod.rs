@@ -6,6 +6,7 @@ mod load;
 mod model;
 pub mod spam;
 pub mod spam_delegate;
+pub mod spam_lists;
 mod units;
 
 pub use load::{

@@ -29,6 +29,10 @@ pub struct SpamConfig {
     pub outbound_count_window: crate::config::Span,
     /// Ask rspamd or spamd too, and add their score (off by default).
     pub delegate: super::spam_delegate::DelegateConfig,
+    /// DNS blocklists for the client address (`[spam.dnsbl]`).
+    pub dnsbl: super::spam_lists::DnsblConfig,
+    /// URI blocklists for the domains the message links to (`[spam.uribl]`).
+    pub uribl: super::spam_lists::UriblConfig,
 }
 
 /// Which delivered messages carry X-Spam-Score, X-Spam-Status, X-Spam-Symbols, X-Spam-Report.
@@ -81,6 +85,8 @@ impl Default for SpamConfig {
             },
             outbound_count_window: crate::config::Span(std::time::Duration::from_secs(3600)),
             delegate: Default::default(),
+            dnsbl: Default::default(),
+            uribl: Default::default(),
         }
     }
 }
