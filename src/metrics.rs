@@ -36,6 +36,11 @@ pub struct Metrics {
     /// Viruses found. No name label: signature names are an open set (millions in the official
     /// databases) chosen by whoever sends the mail; names go to the log and the audit line.
     pub viruses: IntCounter,
+    /// Authentication results of inbound mail by method (spf, dkim, arc, dmarc,
+    /// forged_internal) and result (pass, fail, softfail, none, temperror, …): both bounded.
+    pub auth_results: IntCounterVec,
+    /// Outbound DKIM signing: `signed` or `error`.
+    pub dkim_signed: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -149,6 +154,19 @@ impl Metrics {
             )
             .expect("metric"),
             viruses: IntCounter::new("locthu_viruses_total", "Viruses found").expect("metric"),
+            auth_results: IntCounterVec::new(
+                Opts::new(
+                    "locthu_auth_results_total",
+                    "SPF, DKIM, ARC and DMARC results of inbound mail",
+                ),
+                &["method", "result"],
+            )
+            .expect("metric"),
+            dkim_signed: IntCounterVec::new(
+                Opts::new("locthu_dkim_signed_total", "Outbound DKIM signing"),
+                &["result"],
+            )
+            .expect("metric"),
             registry,
         };
         for c in [
@@ -167,6 +185,8 @@ impl Metrics {
             Box::new(m.clamd_errors.clone()),
             Box::new(m.clamd_endpoint_up.clone()),
             Box::new(m.viruses.clone()),
+            Box::new(m.auth_results.clone()),
+            Box::new(m.dkim_signed.clone()),
         ] {
             m.registry.register(c).expect("unique metric names");
         }

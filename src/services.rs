@@ -21,6 +21,8 @@ pub struct Services {
     clamd: Mutex<Option<(String, Arc<Antivirus>)>>,
     /// The DNS resolver of the current `[dns]` settings.
     dns: Mutex<Option<(config::Dns, dns::Resolver)>>,
+    /// SPF/DKIM/DMARC's resolver and caches, for the `[dns]` settings and cache size.
+    auth: Mutex<Option<(config::Dns, usize, Arc<crate::auth::Authenticator>)>>,
 }
 
 impl Services {
@@ -79,6 +81,26 @@ impl Services {
         let resolver = dns::Resolver::new(cfg)?;
         *slot = Some((cfg.clone(), resolver.clone()));
         Ok(resolver)
+    }
+}
+
+impl Services {
+    /// The authentication resolver and its caches, kept (caches warm) across reloads while
+    /// `[dns]` and the cache size stay the same.
+    pub fn authenticator(
+        &self,
+        cfg: &config::Dns,
+        entries: usize,
+    ) -> Result<Arc<crate::auth::Authenticator>, String> {
+        let mut slot = self.auth.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((built, n, a)) = &*slot {
+            if built == cfg && *n == entries {
+                return Ok(Arc::clone(a));
+            }
+        }
+        let a = Arc::new(crate::auth::Authenticator::new(cfg, entries)?);
+        *slot = Some((cfg.clone(), entries, Arc::clone(&a)));
+        Ok(a)
     }
 }
 

@@ -1,0 +1,505 @@
+//! The verification check: SPF at MAIL FROM, then DKIM, ARC and DMARC at the end of DATA over
+//! the raw message, for mail from outside only (an internal sender is neither SPF-checked nor
+//! judged by DMARC: it is the province's own mail, signed on its way out). The results become
+//! scoring symbols, the DMARC policy's action, rule `forged-internal`, and one
+//! `Authentication-Results` header (RFC 8601) added at delivery.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mail_auth::dmarc::verify::DmarcParameters;
+use mail_auth::dmarc::Policy;
+use mail_auth::spf::verify::SpfParameters;
+use mail_auth::{
+    ArcOutput, AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput,
+    DmarcResult, Parameters, SpfOutput, SpfResult,
+};
+
+use super::align::{self, Claim, Evidence};
+use super::Authenticator;
+use crate::config::spam_auth::AuthConfig;
+use crate::engine::{
+    domain_of, rule, Action, Bilingual, Check, CheckFuture, Connection, Direction, Envelope,
+    Finding, Outgoing, Pending, StampFuture, Verdict,
+};
+use crate::metrics::metrics;
+use crate::spool::Spool;
+
+/// The SPF verdict of a transaction, kept from MAIL FROM to the end of DATA.
+struct SpfState {
+    output: SpfOutput,
+    ip: IpAddr,
+    helo: String,
+    sender: String,
+}
+
+/// The Authentication-Results line of a transaction, kept for [`Check::stamp`].
+struct Stamp(String);
+
+/// SPF, DKIM, DMARC and ARC verification.
+pub struct Verify {
+    auth: Arc<Authenticator>,
+    cfg: AuthConfig,
+    /// Our authserv-id (RFC 8601 §2.5), and SPF's `r` macro.
+    hostname: String,
+    internal: Vec<String>,
+}
+
+impl Verify {
+    pub fn new(
+        auth: Arc<Authenticator>,
+        cfg: &AuthConfig,
+        hostname: &str,
+        internal: &[String],
+    ) -> Verify {
+        Verify {
+            auth,
+            cfg: cfg.clone(),
+            hostname: hostname.to_string(),
+            internal: internal.to_vec(),
+        }
+    }
+
+    fn applies(conn: &Connection) -> bool {
+        conn.direction() == Direction::Inbound
+    }
+
+    fn symbol(&self, name: &'static str, vi: String, en: String) -> Finding {
+        Finding::symbol(name, self.cfg.score(name), Bilingual::new(vi, en))
+    }
+
+    /// Everything after the SPF check, over the raw message.
+    async fn judge(&self, conn: &Connection, env: &Envelope, raw: &[u8]) -> Vec<Finding> {
+        let started = Instant::now();
+        let spf = env.state.get::<SpfState>();
+        let caches = &self.auth.caches;
+        let r = &self.auth.resolver;
+        let mut out = Vec::new();
+        if let Some(s) = &spf {
+            out.push(self.spf_symbol(&s.output));
+            count("spf", &s.output.result().to_string());
+        }
+        let Some(message) = AuthenticatedMessage::parse(raw) else {
+            // No header block at all: nothing to verify but SPF.
+            return out;
+        };
+        let dkim: Vec<DkimOutput> = if self.cfg.dkim {
+            r.verify_dkim(Parameters::new(&message).with_cache(caches))
+                .await
+        } else {
+            Vec::new()
+        };
+        let arc: Option<ArcOutput> = if self.cfg.arc {
+            Some(
+                r.verify_arc(Parameters::new(&message).with_cache(caches))
+                    .await,
+            )
+        } else {
+            None
+        };
+        let spf_output = spf.as_ref().map(|s| s.output.clone());
+        let mail_from_domain = spf.as_ref().map(|s| {
+            if s.sender.is_empty() {
+                s.helo.clone()
+            } else {
+                domain_of(&s.sender)
+            }
+        });
+        let dmarc: Option<DmarcOutput> = match (&spf_output, &mail_from_domain) {
+            (Some(so), Some(mfd)) if self.cfg.dmarc => Some(
+                r.verify_dmarc(
+                    Parameters::new(DmarcParameters::new(&message, &dkim, mfd, so))
+                        .with_cache(caches),
+                )
+                .await,
+            ),
+            // Without SPF (off, or no client address) DMARC still has DKIM to go on.
+            (None, _) if self.cfg.dmarc => {
+                let none = SpfOutput::new(String::new());
+                Some(
+                    r.verify_dmarc(
+                        Parameters::new(DmarcParameters::new(&message, &dkim, "", &none))
+                            .with_cache(caches),
+                    )
+                    .await,
+                )
+            }
+            _ => None,
+        };
+
+        out.extend(self.dkim_symbols(&dkim));
+        if let Some(arc) = &arc {
+            out.push(self.arc_symbol(arc));
+        }
+        if let Some(d) = &dmarc {
+            out.extend(self.dmarc_findings(d));
+        }
+
+        // forged-internal: the From domains and the envelope sender's.
+        let mut claims: Vec<String> = message
+            .from_addresses()
+            .iter()
+            .map(|a| domain_of(a))
+            .collect();
+        claims.push(domain_of(&env.mail_from));
+        let evidence = Evidence {
+            spf_pass: spf.as_ref().and_then(|s| {
+                (s.output.result() == SpfResult::Pass).then(|| s.output.domain().to_string())
+            }),
+            spf_temperror: spf
+                .as_ref()
+                .is_some_and(|s| s.output.result() == SpfResult::TempError),
+            dkim_pass: dkim
+                .iter()
+                .filter(|o| o.result() == &DkimResult::Pass)
+                .filter_map(|o| o.signature().map(|s| s.d.clone()))
+                .collect(),
+            dkim_temperror: dkim
+                .iter()
+                .any(|o| matches!(o.result(), DkimResult::TempError(_))),
+        };
+        out.extend(self.forged(&claims, &evidence));
+
+        // RFC 8601: one header with every method's result.
+        let mut ar = AuthenticationResults::new(&self.hostname);
+        if let Some(s) = &spf {
+            let params = spf_params(s, &self.hostname);
+            ar.set_spf_result(&s.output, &params);
+        }
+        if self.cfg.dkim {
+            ar.set_dkim_results(&dkim, message.first_from_address());
+        }
+        if let Some(arc) = &arc {
+            ar.set_arc_result(arc, conn.client.addr.ip());
+        }
+        if let Some(d) = &dmarc {
+            ar.set_dmarc_result(d);
+        }
+        use mail_auth::headers::HeaderWriter;
+        env.state.insert(Stamp(one_header(&ar.to_header())));
+        tracing::debug!(
+            conn = conn.id,
+            micros = started.elapsed().as_micros() as u64,
+            "authentication verified"
+        );
+        out
+    }
+
+    fn spf_symbol(&self, o: &SpfOutput) -> Finding {
+        let (name, vi, en) = match o.result() {
+            SpfResult::Pass => ("SPF_PASS", "SPF hợp lệ", "SPF pass"),
+            SpfResult::Fail => ("SPF_FAIL", "SPF không cho phép máy gửi", "SPF fail"),
+            SpfResult::SoftFail => ("SPF_SOFTFAIL", "SPF nghi ngờ máy gửi", "SPF softfail"),
+            SpfResult::Neutral => ("SPF_NEUTRAL", "SPF trung lập", "SPF neutral"),
+            SpfResult::None => ("SPF_NONE", "Không có bản ghi SPF", "no SPF record"),
+            SpfResult::TempError => (
+                "SPF_TEMPERROR",
+                "Lỗi DNS tạm thời khi kiểm SPF",
+                "SPF DNS error",
+            ),
+            SpfResult::PermError => ("SPF_PERMERROR", "Bản ghi SPF sai", "SPF record broken"),
+        };
+        let d = o.domain();
+        self.symbol(name, format!("{vi} ({d})"), format!("{en} ({d})"))
+    }
+
+    fn dkim_symbols(&self, dkim: &[DkimOutput]) -> Vec<Finding> {
+        let domains = |want: fn(&DkimResult) -> bool| -> Option<String> {
+            let ds: Vec<&str> = dkim
+                .iter()
+                .filter(|o| want(o.result()))
+                .map(|o| o.signature().map_or("?", |s| s.d.as_str()))
+                .collect();
+            (!ds.is_empty()).then(|| ds.join(","))
+        };
+        for o in dkim {
+            count("dkim", result_name(o.result()));
+        }
+        if dkim.is_empty() {
+            count("dkim", "none");
+            return vec![self.symbol(
+                "DKIM_NONE",
+                "Không có chữ ký DKIM".into(),
+                "no DKIM signature".into(),
+            )];
+        }
+        let mut out = Vec::new();
+        if let Some(d) = domains(|r| r == &DkimResult::Pass) {
+            out.push(self.symbol(
+                "DKIM_VALID",
+                format!("Chữ ký DKIM hợp lệ ({d})"),
+                format!("valid DKIM signature ({d})"),
+            ));
+        }
+        if let Some(d) = domains(|r| matches!(r, DkimResult::Fail(_) | DkimResult::Neutral(_))) {
+            out.push(self.symbol(
+                "DKIM_INVALID",
+                format!("Chữ ký DKIM sai ({d})"),
+                format!("invalid DKIM signature ({d})"),
+            ));
+        }
+        if let Some(d) = domains(|r| matches!(r, DkimResult::TempError(_))) {
+            out.push(self.symbol(
+                "DKIM_TEMPERROR",
+                format!("Lỗi DNS tạm thời khi lấy khóa DKIM ({d})"),
+                format!("DKIM key lookup failed ({d})"),
+            ));
+        }
+        if let Some(d) = domains(|r| matches!(r, DkimResult::PermError(_))) {
+            out.push(self.symbol(
+                "DKIM_PERMERROR",
+                format!("Khóa DKIM không có hoặc sai ({d})"),
+                format!("DKIM key missing or broken ({d})"),
+            ));
+        }
+        out
+    }
+
+    fn arc_symbol(&self, arc: &ArcOutput) -> Finding {
+        let r = arc.result();
+        count("arc", result_name(r));
+        let (name, vi, en) = match r {
+            DkimResult::Pass => ("ARC_PASS", "Chuỗi ARC hợp lệ", "ARC chain valid"),
+            DkimResult::None => ("ARC_NONE", "Không có chuỗi ARC", "no ARC chain"),
+            DkimResult::TempError(_) => ("ARC_TEMPERROR", "Lỗi DNS khi kiểm ARC", "ARC DNS error"),
+            _ => ("ARC_FAIL", "Chuỗi ARC sai", "ARC chain broken"),
+        };
+        self.symbol(name, vi.into(), en.into())
+    }
+
+    /// The DMARC symbol, and the finding the domain's policy asks for when DMARC fails.
+    fn dmarc_findings(&self, d: &DmarcOutput) -> Vec<Finding> {
+        let dom = d.domain().to_string();
+        let result = d.result();
+        let mut out = Vec::new();
+        match &result {
+            DmarcResult::Pass => {
+                count("dmarc", "pass");
+                out.push(self.symbol(
+                    "DMARC_PASS",
+                    format!("DMARC hợp lệ ({dom})"),
+                    format!("DMARC pass ({dom})"),
+                ));
+            }
+            DmarcResult::Fail(_) => {
+                count("dmarc", "fail");
+                let (name, action, word) = match d.policy() {
+                    Policy::Reject => ("DMARC_FAIL_REJECT", self.cfg.dmarc_reject, "reject"),
+                    Policy::Quarantine => (
+                        "DMARC_FAIL_QUARANTINE",
+                        self.cfg.dmarc_quarantine,
+                        "quarantine",
+                    ),
+                    _ => ("DMARC_FAIL_NONE", Action::Accept, "none"),
+                };
+                out.push(self.symbol(
+                    name,
+                    format!("DMARC không đạt ({dom}, p={word})"),
+                    format!("DMARC fail ({dom}, p={word})"),
+                ));
+                if action != Action::Accept {
+                    out.push(Finding::new(
+                        rule::DMARC,
+                        action,
+                        Bilingual::new(
+                            format!("Tên miền {dom} yêu cầu {} thư không xác thực được (DMARC p={word})", if word == "reject" { "từ chối" } else { "cách ly" }),
+                            format!("Domain {dom} asks to {word} mail that fails authentication (DMARC p={word})"),
+                        ),
+                    ));
+                }
+            }
+            DmarcResult::TempError(_) => {
+                count("dmarc", "temperror");
+                out.push(self.symbol(
+                    "DMARC_TEMPERROR",
+                    format!("Lỗi DNS tạm thời khi kiểm DMARC ({dom})"),
+                    format!("DMARC DNS error ({dom})"),
+                ));
+                if self.cfg.dmarc_temperror == Action::Tempfail {
+                    out.push(Finding::new(
+                        rule::DMARC,
+                        Action::Tempfail,
+                        Bilingual::new(
+                            format!("Chưa kiểm được DMARC của {dom}, xin gửi lại sau"),
+                            format!("DMARC of {dom} could not be checked, try again later"),
+                        ),
+                    ));
+                }
+            }
+            DmarcResult::PermError(_) => {
+                count("dmarc", "permerror");
+                out.push(self.symbol(
+                    "DMARC_PERMERROR",
+                    format!("Bản ghi DMARC sai ({dom})"),
+                    format!("DMARC record broken ({dom})"),
+                ));
+            }
+            DmarcResult::None => {
+                count("dmarc", "none");
+                out.push(self.symbol(
+                    "DMARC_NONE",
+                    "Không có chính sách DMARC".into(),
+                    "no DMARC policy".into(),
+                ));
+            }
+        }
+        out
+    }
+
+    fn forged(&self, claims: &[String], ev: &Evidence) -> Option<Finding> {
+        let (action, domain, unsure) = match align::judge(claims, &self.internal, ev) {
+            Claim::Fine => return None,
+            Claim::Forged { domain } => (self.cfg.forged_internal, domain, false),
+            Claim::Unknown { domain } => (self.cfg.forged_internal_temperror, domain, true),
+        };
+        count(
+            "forged_internal",
+            if unsure { "temperror" } else { "forged" },
+        );
+        if action == Action::Accept {
+            return None;
+        }
+        let text = if unsure {
+            Bilingual::new(
+                format!("Chưa xác thực được thư mang tên miền nội bộ {domain} (lỗi DNS), xin gửi lại sau"),
+                format!("Mail claiming internal domain {domain} could not be authenticated (DNS failure), try again later"),
+            )
+        } else {
+            Bilingual::new(
+                format!("Thư từ bên ngoài mạo danh tên miền nội bộ {domain}: không qua SPF hay DKIM của tên miền này; cấm giả mạo thư của người khác"),
+                format!("Mail from outside claims internal domain {domain} without an aligned SPF or DKIM pass; forging another's mail is forbidden"),
+            )
+        };
+        Some(Finding::new(rule::FORGED_INTERNAL, action, text))
+    }
+}
+
+fn spf_params<'a>(s: &'a SpfState, hostname: &'a str) -> SpfParameters<'a> {
+    if s.sender.is_empty() {
+        SpfParameters::helo(s.ip, &s.helo, hostname)
+    } else {
+        SpfParameters::mail_from(s.ip, &s.helo, hostname, &s.sender)
+    }
+}
+
+fn result_name(r: &DkimResult) -> &'static str {
+    match r {
+        DkimResult::Pass => "pass",
+        DkimResult::Neutral(_) => "neutral",
+        DkimResult::Fail(_) => "fail",
+        DkimResult::PermError(_) => "permerror",
+        DkimResult::TempError(_) => "temperror",
+        DkimResult::None => "none",
+    }
+}
+
+fn count(method: &str, result: &str) {
+    metrics()
+        .auth_results
+        .with_label_values(&[method, result])
+        .inc();
+}
+
+/// The header as one field: CRLF only before folding whitespace, no other control bytes (a
+/// From address or a DNS explanation must not add a field of its own).
+fn one_header(h: &str) -> String {
+    let body = h.strip_suffix("\r\n").unwrap_or(h);
+    let mut out = String::with_capacity(h.len());
+    let mut lines = body.split("\r\n");
+    if let Some(first) = lines.next() {
+        out.extend(first.chars().filter(|c| !c.is_control() || *c == '\t'));
+    }
+    for l in lines {
+        let l: String = l
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\t')
+            .collect();
+        if l.starts_with([' ', '\t']) {
+            out.push_str("\r\n");
+        } else {
+            out.push(' ');
+        }
+        out.push_str(&l);
+    }
+    out.push_str("\r\n");
+    out
+}
+
+impl Check for Verify {
+    fn name(&self) -> &'static str {
+        "auth"
+    }
+
+    /// SPF of the MAIL FROM identity, or of HELO for the null sender (RFC 7208 §2.4).
+    fn mail<'a>(
+        &'a self,
+        conn: &'a Connection,
+        env: &'a Envelope,
+        _out: &mut Vec<Finding>,
+    ) -> Pending<'a> {
+        if !self.cfg.spf || !Self::applies(conn) || conn.client.addr_unavailable {
+            return None;
+        }
+        Some(Box::pin(async move {
+            let s = SpfState {
+                output: SpfOutput::new(String::new()),
+                ip: conn.client.addr.ip(),
+                helo: conn.client.helo.clone().unwrap_or_default(),
+                sender: env.mail_from.clone(),
+            };
+            let params = spf_params(&s, &self.hostname);
+            let output = self
+                .auth
+                .resolver
+                .verify_spf(Parameters::new(params).with_cache(&self.auth.caches))
+                .await;
+            env.state.insert(SpfState { output, ..s });
+            Vec::new()
+        }))
+    }
+
+    fn data<'a>(
+        &'a self,
+        conn: &'a Connection,
+        env: &'a Envelope,
+        msg: &'a Spool,
+    ) -> CheckFuture<'a> {
+        Box::pin(async move {
+            if !Self::applies(conn) {
+                return Vec::new();
+            }
+            match msg.bytes() {
+                Ok(raw) => self.judge(conn, env, &raw).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "spool unreadable for authentication");
+                    Vec::new()
+                }
+            }
+        })
+    }
+
+    fn stamp<'a>(
+        &'a self,
+        _conn: &'a Connection,
+        env: &'a Envelope,
+        _verdict: &'a Verdict,
+        _out: &'a Outgoing<'a>,
+    ) -> Option<StampFuture<'a>> {
+        let stamp = env.state.get::<Stamp>()?;
+        Some(Box::pin(async move { stamp.0.clone().into_bytes() }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_stays_one_field() {
+        assert_eq!(
+            one_header("Authentication-Results: h;\r\n\tdkim=pass\r\nX-Evil: 1\r\n"),
+            "Authentication-Results: h;\r\n\tdkim=pass X-Evil: 1\r\n"
+        );
+    }
+}
