@@ -110,7 +110,17 @@ impl Signer {
             .spool
             .bytes()
             .map_err(|e| format!("spool unreadable: {e}"))?;
-        let body = raw.get(out.body_offset as usize..).unwrap_or_default();
+        // mail-auth reads chained parts as header blocks, the last one running on into the
+        // body: hand it the spool from its empty line on (that line ends the header block).
+        let at = (out.body_offset as usize).min(raw.len());
+        let blank = if raw[..at].ends_with(b"\r\n\r\n") {
+            at - 2
+        } else if raw[..at].ends_with(b"\n\n") {
+            at - 1
+        } else {
+            at
+        };
+        let rest: &[u8] = if blank < at { &raw[blank..] } else { b"\r\n" };
         // Present fields are signed as often as they occur; From is listed once more than
         // it occurs, so a second From added later breaks the signature (RFC 6376 §8.15).
         let mut names: Vec<String> = vec!["From".into(), "From".into()];
@@ -124,7 +134,7 @@ impl Signer {
             .domain(&k.domain)
             .selector(&k.selector)
             .headers(names)
-            .sign_chained([out.head, b"\r\n".as_slice(), body])
+            .sign_chained([out.head, rest])
             .map_err(|e| format!("DKIM signing for {} failed: {e}", k.domain))?;
         Ok(Some(signature.to_header()))
     }
