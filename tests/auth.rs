@@ -704,3 +704,42 @@ fn verification_cost() {
         sign
     );
 }
+
+#[test]
+fn an_arc_chain_sealed_by_a_forwarder_is_verified() {
+    use mail_auth::arc::ArcSealer;
+    use mail_auth::{ArcOutput, AuthenticationResults};
+    let w = world();
+    let sink = Sink::start(&[]);
+    let gw = Gateway::start(&config(&w.nsd.addr(), &w.internal_key), sink.addr);
+    // A list at sender.test forwards a message and seals what it saw (RFC 8617 §5.1).
+    let original = message("a@example.org", "list@sender.test", "arc", "Thông báo.\r\n");
+    let parsed = AuthenticatedMessage::parse(original.as_bytes()).unwrap();
+    let seen = AuthenticationResults::new("mx.sender.test");
+    let pem = std::fs::read(&w.outside_key).unwrap();
+    let key = RsaKey::<Sha256>::from_key_der(PrivateKeyDer::from_pem_slice(&pem).unwrap()).unwrap();
+    let set = ArcSealer::from_key(key)
+        .domain("sender.test")
+        .selector("s1")
+        .headers(["From", "To", "Subject", "Date", "Message-ID"])
+        .seal(&parsed, &seen, &ArcOutput::default())
+        .unwrap();
+    let sealed = format!("{}{original}", set.to_header());
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.2"));
+    let r = d.send_mail("list@sender.test", &["b@angiang.gov.vn"], &sealed);
+    assert!(r.starts_with("250"), "{r}");
+    let m = delivered(&sink.wait_messages(1)[0]);
+    let ar = header(&m, "Authentication-Results").unwrap();
+    assert!(ar.contains("arc=pass"), "{ar}");
+    assert!(header(&m, "X-Spam-Symbols").unwrap().contains("ARC_PASS"));
+    // Altered on the way: the chain no longer validates.
+    let broken = sealed.replace("Thông báo.", "Thông báo khác.");
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.2"));
+    let r = d.send_mail("list@sender.test", &["b@angiang.gov.vn"], &broken);
+    assert!(r.starts_with("250"), "{r}");
+    let m = sink.wait_messages(2);
+    let m = delivered(m.iter().find(|m| m.contains("khác")).unwrap());
+    let ar = header(&m, "Authentication-Results").unwrap();
+    assert!(!ar.contains("arc=pass") && ar.contains("arc="), "{ar}");
+    assert!(header(&m, "X-Spam-Symbols").unwrap().contains("ARC_FAIL"));
+}
