@@ -157,6 +157,8 @@ fn world() -> World {
          _dmarc.sender IN TXT \"v=DMARC1; p=none\"\n\
          strict IN TXT \"v=spf1 ip4:127.0.0.2 -all\"\n\
          _dmarc.strict IN TXT \"v=DMARC1; p=reject\"\n\
+         quar IN TXT \"v=spf1 ip4:127.0.0.2 -all\"\n\
+         _dmarc.quar IN TXT \"v=DMARC1; p=quarantine\"\n\
          {outside_rec}"
     );
     // The province publishes SPF for its outbound gateway and its keys, no DMARC record yet:
@@ -393,6 +395,26 @@ fn dmarc_reject_and_forged_internal_senders_are_refused() {
     assert!(
         r.starts_with("550 5.7.1") && r.contains("(rule dmarc)") && r.contains("p=reject"),
         "{r}"
+    );
+
+    // p=quarantine: held for review, not delivered.
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.3"));
+    let r = d.send_mail(
+        "a@quar.test",
+        &["b@angiang.gov.vn"],
+        &message("a@quar.test", "b@angiang.gov.vn", "quar", "x\r\n"),
+    );
+    assert!(r.starts_with("250") && r.contains("held for review"), "{r}");
+    let o = Command::new(env!("CARGO_BIN_EXE_locthu"))
+        .args(["quarantine", "--config"])
+        .arg(&gw.config)
+        .arg("list")
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        list.contains("dmarc") && list.contains("a@quar.test"),
+        "{list}"
     );
 
     // An outsider (SPF passes for its own envelope domain) writes From the province's
