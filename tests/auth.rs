@@ -158,6 +158,7 @@ fn world() -> World {
          strict IN TXT \"v=spf1 ip4:127.0.0.2 -all\"\n\
          _dmarc.strict IN TXT \"v=DMARC1; p=reject\"\n\
          quar IN TXT \"v=spf1 ip4:127.0.0.2 -all\"\n\
+         _dmarc.rollout IN TXT \"v=DMARC1; p=reject; pct=0\"\n\
          _dmarc.quar IN TXT \"v=DMARC1; p=quarantine\"\n\
          {outside_rec}"
     );
@@ -416,6 +417,15 @@ fn dmarc_reject_and_forged_internal_senders_are_refused() {
         list.contains("dmarc") && list.contains("a@quar.test"),
         "{list}"
     );
+
+    // p=reject; pct=0 (a domain rolling DMARC out): the milder policy, quarantine.
+    let mut d = Dialog::open_from(gw.addr, Some("127.0.0.3"));
+    let r = d.send_mail(
+        "a@rollout.test",
+        &["b@angiang.gov.vn"],
+        &message("a@rollout.test", "b@angiang.gov.vn", "rollout", "x\r\n"),
+    );
+    assert!(r.starts_with("250") && r.contains("held for review"), "{r}");
 
     // An outsider (SPF passes for its own envelope domain) writes From the province's
     // director: no SPF or DKIM pass for angiang.gov.vn, refused whatever the score.

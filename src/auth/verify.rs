@@ -133,7 +133,14 @@ impl Verify {
             out.push(self.arc_symbol(arc));
         }
         if let Some(d) = &dmarc {
-            out.extend(self.dmarc_findings(d));
+            let mut policy = d.policy();
+            if matches!(d.result(), DmarcResult::Fail(_))
+                && matches!(policy, Policy::Reject | Policy::Quarantine)
+                && !self.sampled(d.domain()).await
+            {
+                policy = lowered(policy);
+            }
+            out.extend(self.dmarc_findings(d, policy));
         }
 
         // forged-internal: the From domains and the envelope sender's.
@@ -269,7 +276,40 @@ impl Verify {
     }
 
     /// The DMARC symbol, and the finding the domain's policy asks for when DMARC fails.
-    fn dmarc_findings(&self, d: &DmarcOutput) -> Vec<Finding> {
+    /// Whether a failing message falls in the share of mail the record's `pct=` asks the
+    /// policy for (RFC 7489 §6.3, §6.6.4). RFC 9989, which mail-auth implements, dropped
+    /// `pct` for `t=y`, but domains still publish `p=reject; pct=0` while they roll DMARC
+    /// out, and expect no refusal. The record is read again, raw, from the author domain up
+    /// (the resolver's own cache answers what the walk just asked).
+    async fn sampled(&self, author: &str) -> bool {
+        let mut name = author.trim_end_matches('.').to_string();
+        for _ in 0..8 {
+            if !name.contains('.') {
+                break;
+            }
+            let raw = self
+                .auth
+                .resolver
+                .txt_raw_lookup(format!("_dmarc.{name}."))
+                .await;
+            if let Ok(raw) = raw {
+                let text = String::from_utf8_lossy(&raw).to_string();
+                if text.trim_start().starts_with("v=DMARC1") {
+                    return match pct(&text) {
+                        Some(p) if p < 100 => roll() < p,
+                        _ => true,
+                    };
+                }
+            }
+            match name.split_once('.') {
+                Some((_, parent)) => name = parent.to_string(),
+                None => break,
+            }
+        }
+        true
+    }
+
+    fn dmarc_findings(&self, d: &DmarcOutput, policy: Policy) -> Vec<Finding> {
         let dom = d.domain().to_string();
         let result = d.result();
         let mut out = Vec::new();
@@ -284,7 +324,7 @@ impl Verify {
             }
             DmarcResult::Fail(_) => {
                 count("dmarc", "fail");
-                let (name, action, word) = match d.policy() {
+                let (name, action, word) = match policy {
                     Policy::Reject => ("DMARC_FAIL_REJECT", self.cfg.dmarc_reject, "reject"),
                     Policy::Quarantine => (
                         "DMARC_FAIL_QUARANTINE",
@@ -381,6 +421,33 @@ fn spf_params<'a>(s: &'a SpfState, hostname: &'a str) -> SpfParameters<'a> {
     } else {
         SpfParameters::mail_from(s.ip, &s.helo, hostname, &s.sender)
     }
+}
+
+/// The next milder policy (RFC 7489 §6.6.4: for mail outside `pct`).
+fn lowered(p: Policy) -> Policy {
+    match p {
+        Policy::Reject => Policy::Quarantine,
+        _ => Policy::None,
+    }
+}
+
+/// The `pct=` of a DMARC record, 0 to 100.
+fn pct(record: &str) -> Option<u8> {
+    record.split(';').find_map(|tag| {
+        let (k, v) = tag.split_once('=')?;
+        (k.trim().eq_ignore_ascii_case("pct"))
+            .then(|| v.trim().parse::<u8>().ok().map(|p| p.min(100)))
+            .flatten()
+    })
+}
+
+/// A number below 100, fresh per call (sampling needs no secret, only no pattern).
+fn roll() -> u8 {
+    use std::hash::BuildHasher;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    (std::collections::hash_map::RandomState::new().hash_one(seed) % 100) as u8
 }
 
 fn result_name(r: &DkimResult) -> &'static str {
@@ -494,6 +561,16 @@ impl Check for Verify {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pct_is_read_and_lowers_the_policy() {
+        assert_eq!(pct("v=DMARC1; p=reject; pct=0"), Some(0));
+        assert_eq!(pct("v=DMARC1; p=reject; PCT = 250"), Some(100));
+        assert_eq!(pct("v=DMARC1; p=reject"), None);
+        assert_eq!(lowered(Policy::Reject), Policy::Quarantine);
+        assert_eq!(lowered(Policy::Quarantine), Policy::None);
+        assert!((0..50).all(|_| roll() < 100));
+    }
 
     #[test]
     fn the_header_stays_one_field() {
