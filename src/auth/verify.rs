@@ -80,20 +80,41 @@ impl Verify {
             out.push(self.spf_symbol(&s.output));
             count("spf", &s.output.result().to_string());
         }
-        let Some(message) = AuthenticatedMessage::parse(raw) else {
+        let Some(mut message) = AuthenticatedMessage::parse(raw) else {
             // No header block at all: nothing to verify but SPF.
             return out;
         };
+        let mut seen = 0;
+        let max = self.cfg.max_signatures;
+        message.retain_dkim_signatures(|_| {
+            seen += 1;
+            if seen > max {
+                Err(mail_auth::dkim::DkimError::UnsupportedVersion)
+            } else {
+                Ok(())
+            }
+        });
+        let message = message;
+        let deadline = self.cfg.deadline.get();
+        let mut dkim_timed_out = false;
         let dkim: Vec<DkimOutput> = if self.cfg.dkim {
-            r.verify_dkim(Parameters::new(&message).with_cache(caches))
-                .await
+            let run = r.verify_dkim(Parameters::new(&message).with_cache(caches));
+            match tokio::time::timeout(deadline, run).await {
+                Ok(o) => o,
+                Err(_) => {
+                    dkim_timed_out = true;
+                    Vec::new()
+                }
+            }
         } else {
             Vec::new()
         };
         let arc: Option<ArcOutput> = if self.cfg.arc {
+            let run = r.verify_arc(Parameters::new(&message).with_cache(caches));
             Some(
-                r.verify_arc(Parameters::new(&message).with_cache(caches))
-                    .await,
+                tokio::time::timeout(deadline, run)
+                    .await
+                    .unwrap_or_else(|_| ArcOutput::from(DkimResult::TempError(timed_out()))),
             )
         } else {
             None
@@ -106,27 +127,35 @@ impl Verify {
                 domain_of(&s.sender)
             }
         });
-        let dmarc: Option<DmarcOutput> = match (&spf_output, &mail_from_domain) {
-            (Some(so), Some(mfd)) if self.cfg.dmarc => Some(
-                r.verify_dmarc(
-                    Parameters::new(DmarcParameters::new(&message, &dkim, mfd, so))
-                        .with_cache(caches),
-                )
-                .await,
-            ),
-            // Without SPF (off, or no client address) DMARC still has DKIM to go on.
-            (None, _) if self.cfg.dmarc => {
-                let none = SpfOutput::new(String::new());
-                Some(
-                    r.verify_dmarc(
-                        Parameters::new(DmarcParameters::new(&message, &dkim, "", &none))
-                            .with_cache(caches),
-                    )
-                    .await,
-                )
-            }
-            _ => None,
+        // Without SPF (off, or no client address) DMARC still has DKIM to go on.
+        let no_spf = SpfOutput::new(String::new());
+        let (so, mfd) = match (&spf_output, &mail_from_domain) {
+            (Some(so), Some(mfd)) => (so, mfd.as_str()),
+            _ => (&no_spf, ""),
         };
+        let mut dmarc_timed_out = false;
+        let dmarc: Option<DmarcOutput> = if self.cfg.dmarc {
+            let run = r.verify_dmarc(
+                Parameters::new(DmarcParameters::new(&message, &dkim, mfd, so)).with_cache(caches),
+            );
+            match tokio::time::timeout(deadline, run).await {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    dmarc_timed_out = true;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if dmarc_timed_out {
+            count("dmarc", "temperror");
+            out.push(self.symbol(
+                "DMARC_TEMPERROR",
+                "Kiểm DMARC quá thời gian".into(),
+                "DMARC check timed out".into(),
+            ));
+        }
 
         out.extend(self.dkim_symbols(&dkim));
         if let Some(arc) = &arc {
@@ -162,9 +191,10 @@ impl Verify {
                 .filter(|o| o.result() == &DkimResult::Pass)
                 .filter_map(|o| o.signature().map(|s| s.d.clone()))
                 .collect(),
-            dkim_temperror: dkim
-                .iter()
-                .any(|o| matches!(o.result(), DkimResult::TempError(_))),
+            dkim_temperror: dkim_timed_out
+                || dkim
+                    .iter()
+                    .any(|o| matches!(o.result(), DkimResult::TempError(_))),
         };
         out.extend(self.forged(&claims, &evidence));
 
@@ -216,7 +246,8 @@ impl Verify {
             let ds: Vec<&str> = dkim
                 .iter()
                 .filter(|o| want(o.result()))
-                .map(|o| o.signature().map_or("?", |s| s.d.as_str()))
+                // Signatures past max_signatures (and unparsable ones) carry none: not scored.
+                .filter_map(|o| o.signature().map(|s| s.d.as_str()))
                 .collect();
             (!ds.is_empty()).then(|| ds.join(","))
         };
@@ -450,6 +481,11 @@ fn roll() -> u8 {
     (std::collections::hash_map::RandomState::new().hash_one(seed) % 100) as u8
 }
 
+/// The error of a method that ran out of `spam.auth.deadline`.
+fn timed_out() -> mail_auth::Error {
+    mail_auth::Error::Dns(mail_auth::DnsError::Resolver("deadline passed".into()))
+}
+
 fn result_name(r: &DkimResult) -> &'static str {
     match r {
         DkimResult::Pass => "pass",
@@ -516,11 +552,20 @@ impl Check for Verify {
                 sender: env.mail_from.clone(),
             };
             let params = spf_params(&s, &self.hostname);
-            let output = self
+            let run = self
                 .auth
                 .resolver
-                .verify_spf(Parameters::new(params).with_cache(&self.auth.caches))
-                .await;
+                .verify_spf(Parameters::new(params).with_cache(&self.auth.caches));
+            let output = tokio::time::timeout(self.cfg.deadline.get(), run)
+                .await
+                .unwrap_or_else(|_| {
+                    let domain = if s.sender.is_empty() {
+                        s.helo.clone()
+                    } else {
+                        domain_of(&s.sender)
+                    };
+                    SpfOutput::new(domain).with_result(SpfResult::TempError)
+                });
             env.state.insert(SpfState { output, ..s });
             Vec::new()
         }))

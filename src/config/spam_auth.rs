@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Span;
 use crate::engine::Action;
 
 /// Verification settings. Off by default: it queries DNS for every inbound message, so it is
@@ -35,6 +36,13 @@ pub struct AuthConfig {
     pub forged_internal: Action,
     /// The same when the missing pass may be a DNS failure: `tempfail` or `accept`.
     pub forged_internal_temperror: Action,
+    /// Longest SPF may take at MAIL FROM, and DKIM, ARC and DMARC each at the end of DATA;
+    /// past it the method's result is `temperror` (a hostile record of ten dead includes
+    /// must not hold the session until the stage deadline).
+    pub deadline: Span,
+    /// DKIM signatures verified per message, the topmost first (each may cost a DNS lookup);
+    /// the others are ignored, as OpenDKIM's MaximumSignaturesToVerify.
+    pub max_signatures: usize,
     /// DNS answers kept per record type (TXT, A, AAAA, MX, PTR), each for its TTL.
     pub cache_entries: usize,
     /// Scores of the symbols (`SPF_FAIL = 2.0`); the others keep their defaults.
@@ -54,6 +62,8 @@ impl Default for AuthConfig {
             dmarc_temperror: Action::Accept,
             forged_internal: Action::Reject,
             forged_internal_temperror: Action::Tempfail,
+            deadline: Span::secs(8),
+            max_signatures: 5,
             cache_entries: 10_000,
             scores: BTreeMap::new(),
         }
@@ -83,6 +93,12 @@ impl AuthConfig {
             } else if !score.is_finite() {
                 errors.push(format!("spam.auth.scores.{name} must be a number"));
             }
+        }
+        if self.deadline.get().is_zero() {
+            errors.push("spam.auth.deadline must be above zero".into());
+        }
+        if !(1..=50).contains(&self.max_signatures) {
+            errors.push("spam.auth.max_signatures: 1 to 50".into());
         }
         if self.cache_entries > 1_000_000 {
             errors.push("spam.auth.cache_entries: at most 1000000".into());
