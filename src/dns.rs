@@ -7,11 +7,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as HickoryDnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::system_conf::read_system_conf;
 use hickory_resolver::TokioResolver;
 
 use crate::config;
@@ -79,39 +80,50 @@ pub fn validate(cfg: &config::Dns) -> Vec<String> {
     errs
 }
 
+/// The hickory settings of `[dns]`: its nameservers (UDP, then TCP for truncated answers) or
+/// the system's /etc/resolv.conf when the list is empty, its timeout, attempts and cache, and
+/// never the hosts file. Shared by [`Resolver`] and by the resolver that SPF, DKIM and DMARC
+/// verification build (`crate::auth`), so both ask the same servers the same way.
+pub fn hickory_settings(cfg: &config::Dns) -> Result<(ResolverConfig, ResolverOpts), String> {
+    let problems = validate(cfg);
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
+    }
+    let (servers, mut opts) = if cfg.nameservers.is_empty() {
+        read_system_conf()
+            .map_err(|e| format!("[dns] cannot read the system's resolver settings: {e}"))?
+    } else {
+        let servers = cfg
+            .nameservers
+            .iter()
+            .filter_map(|s| s.parse::<SocketAddr>().ok())
+            .map(|addr| {
+                let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
+                for c in &mut ns.connections {
+                    c.port = addr.port();
+                }
+                ns
+            })
+            .collect();
+        (
+            ResolverConfig::from_name_servers(servers),
+            ResolverOpts::default(),
+        )
+    };
+    opts.timeout = cfg.timeout.get();
+    opts.attempts = cfg.attempts as usize;
+    opts.cache_size = cfg.cache_size;
+    opts.use_hosts_file = ResolveHosts::Never;
+    Ok((servers, opts))
+}
+
 impl Resolver {
     /// A resolver for `cfg`: its nameservers (UDP, then TCP for truncated answers), or the
     /// system's /etc/resolv.conf when the list is empty. The hosts file is never read.
     pub fn new(cfg: &config::Dns) -> Result<Resolver, String> {
-        let problems = validate(cfg);
-        if !problems.is_empty() {
-            return Err(problems.join("; "));
-        }
-        let provider = TokioRuntimeProvider::default();
-        let mut builder = if cfg.nameservers.is_empty() {
-            TokioResolver::builder(provider)
-                .map_err(|e| format!("[dns] cannot read the system's resolver settings: {e}"))?
-        } else {
-            let servers = cfg
-                .nameservers
-                .iter()
-                .filter_map(|s| s.parse::<SocketAddr>().ok())
-                .map(|addr| {
-                    let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
-                    for c in &mut ns.connections {
-                        c.port = addr.port();
-                    }
-                    ns
-                })
-                .collect();
-            TokioResolver::builder_with_config(ResolverConfig::from_name_servers(servers), provider)
-        };
-        let opts = builder.options_mut();
-        opts.timeout = cfg.timeout.get();
-        opts.attempts = cfg.attempts as usize;
-        opts.cache_size = cfg.cache_size;
-        opts.use_hosts_file = ResolveHosts::Never;
-        let resolver = builder
+        let (servers, opts) = hickory_settings(cfg)?;
+        let resolver = TokioResolver::builder_with_config(servers, TokioRuntimeProvider::default())
+            .with_options(opts)
             .build()
             .map_err(|e| format!("[dns] cannot build the resolver: {e}"))?;
         let bound = cfg.timeout.get() * cfg.attempts + MARGIN;

@@ -73,6 +73,30 @@ enum Cmd {
         #[command(subcommand)]
         op: QuarantineOp,
     },
+    /// DKIM signing keys.
+    Dkim {
+        #[command(subcommand)]
+        op: DkimOp,
+    },
+}
+
+#[derive(Subcommand)]
+enum DkimOp {
+    /// Make a signing key for DOMAIN, write it (mode 0600) and print the DNS TXT record to
+    /// publish at SELECTOR._domainkey.DOMAIN; then add it to [[dkim.keys]].
+    Keygen {
+        domain: String,
+        selector: String,
+        /// Where to write the PEM key; default: DOMAIN.SELECTOR.pem here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// rsa (what every receiver verifies) or ed25519 (RFC 8463).
+        #[arg(long, default_value = "rsa")]
+        algorithm: String,
+        /// RSA key size.
+        #[arg(long, default_value_t = 2048)]
+        bits: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +116,38 @@ enum QuarantineOp {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Cmd::Dkim {
+            op:
+                DkimOp::Keygen {
+                    domain,
+                    selector,
+                    out,
+                    algorithm,
+                    bits,
+                },
+        } => {
+            use locthu::auth::keygen::{keygen, KeyKind};
+            let kind = match algorithm.as_str() {
+                "rsa" => KeyKind::Rsa { bits },
+                "ed25519" => KeyKind::Ed25519,
+                other => {
+                    eprintln!("--algorithm {other}: rsa or ed25519");
+                    return ExitCode::from(2);
+                }
+            };
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("{domain}.{selector}.pem")));
+            match keygen(&domain, &selector, kind, &out) {
+                Ok(record) => {
+                    eprintln!("private key written to {}", out.display());
+                    println!("{record}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("locthu dkim keygen: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Cmd::CheckConfig { config } => {
             match server::load_runtime(
                 config.as_deref(),

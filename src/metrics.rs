@@ -45,6 +45,11 @@ pub struct Metrics {
     pub dnsbl_failures: IntCounterVec,
     /// Blocklist answers found in the check's cache (`hit`) or asked for (`miss`), per kind.
     pub dnsbl_cache: IntCounterVec,
+    /// Authentication results of inbound mail by method (spf, dkim, arc, dmarc,
+    /// forged_internal) and result (pass, fail, softfail, none, temperror, …): both bounded.
+    pub auth_results: IntCounterVec,
+    /// Outbound DKIM signing: `signed` or `error`.
+    pub dkim_signed: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -183,6 +188,19 @@ impl Metrics {
                 &["list", "result"],
             )
             .expect("metric"),
+            auth_results: IntCounterVec::new(
+                Opts::new(
+                    "locthu_auth_results_total",
+                    "SPF, DKIM, ARC and DMARC results of inbound mail",
+                ),
+                &["method", "result"],
+            )
+            .expect("metric"),
+            dkim_signed: IntCounterVec::new(
+                Opts::new("locthu_dkim_signed_total", "Outbound DKIM signing"),
+                &["result"],
+            )
+            .expect("metric"),
             registry,
         };
         for c in [
@@ -204,6 +222,8 @@ impl Metrics {
             Box::new(m.dnsbl_lookup_seconds.clone()),
             Box::new(m.dnsbl_failures.clone()),
             Box::new(m.dnsbl_cache.clone()),
+            Box::new(m.auth_results.clone()),
+            Box::new(m.dkim_signed.clone()),
         ] {
             m.registry.register(c).expect("unique metric names");
         }

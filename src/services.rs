@@ -25,6 +25,8 @@ pub struct Services {
     dns: Mutex<Option<(config::Dns, dns::Resolver)>>,
     /// The blocklists' answer caches (`checks::dnsbl`), per list kind, with their size and TTL.
     blocklists: Mutex<Vec<(&'static str, u64, std::time::Duration, AnswerCache)>>,
+    /// SPF/DKIM/DMARC's resolver and caches, for the `[dns]` settings and cache size.
+    auth: Mutex<Option<(config::Dns, usize, Arc<crate::auth::Authenticator>)>>,
 }
 
 impl Services {
@@ -110,6 +112,24 @@ impl Services {
         let cache = crate::checks::dnsbl::answer_cache(size, ttl);
         slot.push((kind, size, ttl, cache.clone()));
         Some(cache)
+    }
+
+    /// The authentication resolver and its caches, kept (caches warm) across reloads while
+    /// `[dns]` and the cache size stay the same.
+    pub fn authenticator(
+        &self,
+        cfg: &config::Dns,
+        entries: usize,
+    ) -> Result<Arc<crate::auth::Authenticator>, String> {
+        let mut slot = self.auth.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((built, n, a)) = &*slot {
+            if built == cfg && *n == entries {
+                return Ok(Arc::clone(a));
+            }
+        }
+        let a = Arc::new(crate::auth::Authenticator::new(cfg, entries)?);
+        *slot = Some((cfg.clone(), entries, Arc::clone(&a)));
+        Ok(a)
     }
 }
 

@@ -125,6 +125,28 @@ pub const REGISTRY: &[Constructor] = &[
         })?;
         Ok(check.map(|c| Arc::new(c) as Arc<dyn Check>))
     },
+    |cx| {
+        let auth = &cx.config.spam.auth;
+        if !auth.enabled {
+            return Ok(None);
+        }
+        let a = cx
+            .services
+            .authenticator(&cx.config.dns, auth.cache_entries)?;
+        let server = &cx.config.server;
+        Ok(Some(Arc::new(crate::auth::verify::Verify::new(
+            a,
+            auth,
+            &server.hostname,
+            &server.internal_domains,
+        ))))
+    },
+    |cx| {
+        let dkim = &cx.config.dkim;
+        // Keys are loaded (and their errors reported) even with signing off.
+        let signer = crate::auth::sign::Signer::new(dkim, cx.base)?;
+        Ok((dkim.sign && !dkim.keys.is_empty()).then(|| Arc::new(signer) as Arc<dyn Check>))
+    },
 ];
 
 /// The enabled checks of a generation, and the warnings their construction gave.

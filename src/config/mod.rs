@@ -1,10 +1,12 @@
 //! Typed configuration: TOML files, an embedded annotated default, strict validation.
 
 pub mod antivirus;
+pub mod dkim;
 pub mod inspect;
 mod load;
 mod model;
 pub mod spam;
+pub mod spam_auth;
 pub mod spam_delegate;
 pub mod spam_lists;
 mod units;

@@ -32,6 +32,7 @@ pub struct Config {
     pub antivirus: super::antivirus::AntivirusConfig,
     pub inspect: super::inspect::InspectConfig,
     pub spam: super::spam::SpamConfig,
+    pub dkim: super::dkim::DkimConfig,
     pub state: State,
     pub dns: Dns,
 }
@@ -50,6 +51,7 @@ impl Default for Config {
             antivirus: Default::default(),
             inspect: Default::default(),
             spam: Default::default(),
+            dkim: Default::default(),
             state: State::default(),
             dns: Dns::default(),
         }

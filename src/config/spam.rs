@@ -33,6 +33,8 @@ pub struct SpamConfig {
     pub dnsbl: super::spam_lists::DnsblConfig,
     /// URI blocklists for the domains the message links to (`[spam.uribl]`).
     pub uribl: super::spam_lists::UriblConfig,
+    /// SPF, DKIM, DMARC and ARC (`[spam.auth]`).
+    pub auth: super::spam_auth::AuthConfig,
 }
 
 /// Which delivered messages carry X-Spam-Score, X-Spam-Status, X-Spam-Symbols, X-Spam-Report.
@@ -87,6 +89,7 @@ impl Default for SpamConfig {
             delegate: Default::default(),
             dnsbl: Default::default(),
             uribl: Default::default(),
+            auth: Default::default(),
         }
     }
 }
@@ -137,6 +140,7 @@ impl SpamConfig {
         if self.subject_prefix.contains(['\r', '\n']) {
             errors.push("spam.subject_prefix must be one line".into());
         }
+        errors.extend(self.auth.validate());
         errors
     }
 }

@@ -24,6 +24,11 @@ pub mod rule {
     pub const CHECK_TIMEOUT: &str = "check-timeout";
     /// No scanner could judge the message (a transient cause, unlike `unscannable`).
     pub const UNSCANNED: &str = "unscanned";
+    /// Mail from outside claiming an internal domain without an aligned SPF or DKIM pass
+    /// (An Giang Đ5.4, Đ5.5).
+    pub const FORGED_INTERNAL: &str = "forged-internal";
+    /// The sender's domain publishes a DMARC policy the message fails (RFC 9989).
+    pub const DMARC: &str = "dmarc";
 
     /// Which rule names the decision when several findings take the same action: the most
     /// specific and the most serious for the sender to hear first (a virus before the size
@@ -31,6 +36,8 @@ pub mod rule {
     /// order the checks happen to be registered in. Rules not listed come after, by name.
     const PRIORITY: &[&str] = &[
         VIRUS,
+        FORGED_INTERNAL,
+        DMARC,
         EXECUTABLE,
         MACRO_DOCUMENT,
         ENCRYPTED_ARCHIVE,
