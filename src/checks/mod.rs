@@ -16,6 +16,7 @@ pub mod gtube;
 pub mod inspect;
 pub mod relay;
 pub mod size;
+pub mod spam_rules;
 
 /// What a constructor gets: the validated config of the new generation, the directory its
 /// relative paths are resolved against, and the services that outlive a reload (the state
@@ -87,6 +88,18 @@ pub const REGISTRY: &[Constructor] = &[
     |cx| {
         let on = cx.config.spam.gtube_action != crate::engine::Action::Accept;
         Ok(on.then(|| Arc::new(gtube::Gtube::new(&cx.config.spam)) as Arc<dyn Check>))
+    },
+    |cx| {
+        // Rules are read and compiled even when off, so a broken file is reported first.
+        let cfg = &cx.config.spam.rules;
+        let (set, origin) = crate::spam::rules::load(cfg, cx.base)?;
+        if !(cfg.enabled && cx.config.spam.enabled) {
+            return Ok(None);
+        }
+        tracing::info!(rules = set.rules().len(), origin = ?origin, "spam rules loaded");
+        Ok(Some(
+            Arc::new(spam_rules::SpamRules::new(set)) as Arc<dyn Check>
+        ))
     },
 ];
 

@@ -5,6 +5,7 @@ pub mod inspect;
 mod load;
 mod model;
 pub mod spam;
+pub mod spam_rules;
 mod units;
 
 pub use load::{

@@ -23,6 +23,8 @@ pub struct SpamConfig {
     /// stricter, since the province's reputation at Gmail and Yahoo is at stake
     /// (An Giang Đ10.1g: spam sent from the system is blocked too).
     pub outbound: SpamThresholds,
+    /// `[spam.rules]`: the rule engine and its files.
+    pub rules: super::spam_rules::SpamRulesConfig,
 }
 
 /// Scores at which a message is tagged, held in quarantine or refused; leave one out (or set
@@ -60,6 +62,7 @@ impl Default for SpamConfig {
                 quarantine: None,
                 reject: Some(8.0),
             },
+            rules: Default::default(),
         }
     }
 }

@@ -3,4 +3,5 @@
 //! the Bayesian classifier will count.
 
 pub mod normalize;
+pub mod rules;
 pub mod tokenize;
