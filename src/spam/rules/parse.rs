@@ -16,8 +16,10 @@ pub enum Field {
     Html,
     /// Both the plain and the HTML text.
     Text,
-    /// Each link of the message on its own line, lowercased.
+    /// Each link of the message, lowercased, matched one at a time.
     Uri,
+    /// The host name of each link (no scheme, user, port or path), one at a time.
+    Host,
     /// The raw message as received (header and body, undecoded), up to `max_text`.
     Raw,
 }
@@ -25,7 +27,12 @@ pub enum Field {
 /// How a rule matches.
 #[derive(Debug, Clone)]
 pub enum Test {
-    Regex { field: Field, pattern: String },
+    /// `negate` (`!/…/`, links and hosts only): some link or host does not match.
+    Regex {
+        field: Field,
+        pattern: String,
+        negate: bool,
+    },
     Meta(Expr),
 }
 
@@ -198,10 +205,11 @@ pub fn parse(file: &str, text: &str) -> (Vec<RuleDef>, Vec<String>) {
                         "html" => Some((Field::Html, rest)),
                         "text" => Some((Field::Text, rest)),
                         "uri" => Some((Field::Uri, rest)),
+                        "host" => Some((Field::Host, rest)),
                         "raw" => Some((Field::Raw, rest)),
                         _ => {
                             errors.push(format!(
-                                "{at}: unknown field or directive `{key}` (fields: subject, from, to, cc, reply-to, header NAME, body, html, text, uri, raw, and the directives meta, score, vi, en)"
+                                "{at}: unknown field or directive `{key}` (fields: subject, from, to, cc, reply-to, header NAME, body, html, text, uri, host, raw, and the directives meta, score, vi, en)"
                             ));
                             break 'line;
                         }
@@ -216,12 +224,23 @@ pub fn parse(file: &str, text: &str) -> (Vec<RuleDef>, Vec<String>) {
                             break 'line;
                         }
                     }
+                    let (negate, pat) = match pat.strip_prefix('!') {
+                        Some(p) => (true, p),
+                        None => (false, pat),
+                    };
+                    if negate && !matches!(field, Field::Uri | Field::Host) {
+                        errors.push(format!(
+                            "{at}: `!/…/` is for uri and host only (some link that does not match): elsewhere use a meta with `!`"
+                        ));
+                        break 'line;
+                    }
                     match delimited(pat) {
                         Some(p) => set_test(
                             d,
                             Test::Regex {
                                 field,
                                 pattern: p.to_string(),
+                                negate,
                             },
                             &mut errors,
                         ),
@@ -259,18 +278,22 @@ mod tests {
             "# lô đề\nrule VI_LO_DE\n    body /lô ?đề/\n    score 3.5\n    vi Quảng cáo lô đề\n    en Lottery betting\n\n\
              rule __LINK\n  uri /bit\\.ly\\//\n\
              rule META\n  meta VI_LO_DE && __LINK\n  score -0.5\n  vi a\n  en b\n\
-             rule MAILER\n header X-Mailer /^php/\n score 1\n vi c\n en d\n",
+             rule MAILER\n header X-Mailer /^php/\n score 1\n vi c\n en d\n\
+             rule __NOT_GOV\n host !/\\.gov\\.vn$/\n",
         );
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(rules.len(), 4);
+        assert_eq!(rules.len(), 5);
+        assert!(
+            matches!(&rules[4].test, Test::Regex { field: Field::Host, negate: true, pattern } if pattern == "\\.gov\\.vn$")
+        );
         assert_eq!(rules[0].name, "VI_LO_DE");
         assert_eq!(rules[0].at, "a.rules:2");
         assert!(
-            matches!(&rules[0].test, Test::Regex { field: Field::Body, pattern } if pattern == "lô ?đề")
+            matches!(&rules[0].test, Test::Regex { field: Field::Body, pattern, .. } if pattern == "lô ?đề")
         );
         assert!(rules[1].helper());
         assert!(
-            matches!(&rules[1].test, Test::Regex { field: Field::Uri, pattern } if pattern == "bit\\.ly\\/")
+            matches!(&rules[1].test, Test::Regex { field: Field::Uri, pattern, .. } if pattern == "bit\\.ly\\/")
         );
         assert_eq!(rules[2].score, -0.5);
         assert!(
@@ -285,7 +308,7 @@ mod tests {
             "score 1\nrule lower\n body /x/\n score 1\n vi a\n en b\nrule NO_SCORE\n body /x/\n vi a\n en b\n\
              rule TWO\n body /x/\n uri /y/\n score 1\n vi a\n en b\nrule BAD\n bodyy /x/\n\
              rule NO_EN\n body /x/\n score 2\n vi a\nrule NOSLASH\n body x\n score 1\n vi a\n en b\n\
-             rule BADMETA\n meta A &&\n",
+             rule BADMETA\n meta A &&\nrule NEG\n body !/x/\n",
         );
         let want = [
             "b.rules:1: `score` outside a rule",
@@ -296,6 +319,7 @@ mod tests {
             "b.rules:19: rule NO_EN needs both descriptions",
             "b.rules:24: the pattern must be written between slashes",
             "b.rules:29: the meta expression ends too early",
+            "b.rules:31: `!/…/` is for uri and host only",
         ];
         for w in want {
             assert!(errors.iter().any(|e| e.starts_with(w)), "{w}: {errors:#?}");

@@ -39,6 +39,9 @@ pub struct RuleSet {
     body: Option<Set<RegexSet>>,
     html: Option<Set<RegexSet>>,
     uri: Option<Set<RegexSet>>,
+    host: Option<Set<RegexSet>>,
+    /// `!/…/` rules: some link (or host) that does not match.
+    negated: Vec<(Field, regex::Regex, usize)>,
     raw: Option<Set<bytes::RegexSet>>,
     /// Meta rules in an order where each comes after the metas it refers to.
     metas: Vec<(usize, Resolved)>,
@@ -101,14 +104,23 @@ impl RuleSet {
         }
         let mut fields: BTreeMap<Field, (Vec<String>, Vec<usize>)> = BTreeMap::new();
         let mut metas = Vec::new();
+        let mut negated = Vec::new();
         for (i, d) in kept.iter().enumerate() {
             match &d.test {
-                Test::Regex { field, pattern } => {
+                Test::Regex {
+                    field,
+                    pattern,
+                    negate,
+                } => {
                     let p = format!("(?i){pattern}");
                     let checked = if *field == Field::Raw {
                         bytes::Regex::new(&p).map(drop)
                     } else {
-                        regex::Regex::new(&p).map(drop)
+                        regex::Regex::new(&p).map(|re| {
+                            if *negate {
+                                negated.push((field.clone(), re, i));
+                            }
+                        })
                     };
                     if let Err(e) = checked {
                         errors.push(format!(
@@ -119,6 +131,9 @@ impl RuleSet {
                         ));
                         continue;
                     }
+                    if *negate {
+                        continue;
+                    }
                     // `text` rules join both the plain and the HTML sets.
                     let into: &[Field] = match field {
                         Field::Text => &[Field::Body, Field::Html],
@@ -126,11 +141,7 @@ impl RuleSet {
                     };
                     for f in into {
                         let e = fields.entry(f.clone()).or_default();
-                        e.0.push(if *f == Field::Uri {
-                            format!("(?m){p}")
-                        } else {
-                            p.clone()
-                        });
+                        e.0.push(p.clone());
                         e.1.push(i);
                     }
                 }
@@ -238,13 +249,14 @@ impl RuleSet {
             })
             .collect();
         let mut headers = Vec::new();
-        let (mut body, mut html, mut uri) = (None, None, None);
+        let (mut body, mut html, mut uri, mut host) = (None, None, None, None);
         for (field, set) in sets {
             match field {
                 Field::Header(h) => headers.push((h, set)),
                 Field::Body => body = Some(set),
                 Field::Html => html = Some(set),
                 Field::Uri => uri = Some(set),
+                Field::Host => host = Some(set),
                 Field::Text | Field::Raw => {}
             }
         }
@@ -254,6 +266,8 @@ impl RuleSet {
             body,
             html,
             uri,
+            host,
+            negated,
             raw,
             metas: metas_ordered,
             max_text,
@@ -311,13 +325,27 @@ impl RuleSet {
             }
             text_hits(set, &text, self.max_text, &mut hits);
         }
-        if let Some(set) = &self.uri {
-            let links: String = content
+        if self.uri.is_some() || self.host.is_some() || !self.negated.is_empty() {
+            let links: Vec<String> = content
                 .urls
                 .iter()
-                .map(|u| u.to_lowercase() + "\n")
+                .take(MAX_LINKS)
+                .map(|u| u.to_lowercase())
                 .collect();
-            set_hits(set, truncate(&links, self.max_text), &mut hits);
+            let hosts: Vec<&str> = links.iter().map(|u| host_of(u)).collect();
+            if let Some(set) = &self.uri {
+                links.iter().for_each(|u| set_hits(set, u, &mut hits));
+            }
+            if let Some(set) = &self.host {
+                hosts.iter().for_each(|h| set_hits(set, h, &mut hits));
+            }
+            for (field, re, rule) in &self.negated {
+                let some = match field {
+                    Field::Host => hosts.iter().any(|h| !re.is_match(h)),
+                    _ => links.iter().any(|u| !re.is_match(u)),
+                };
+                hits[*rule] |= some;
+            }
         }
         if let (Some(set), Some(raw)) = (&self.raw, raw) {
             let raw = &raw[..raw.len().min(self.max_text)];
@@ -335,6 +363,22 @@ impl RuleSet {
             .map(|(r, _)| r)
             .collect()
     }
+}
+
+/// Links matched per message (the content model keeps up to 1000).
+const MAX_LINKS: usize = 200;
+
+/// The host of a link the content model found (`http://`, `https://` or `www.`): no scheme,
+/// user, port, path, query or trailing dot.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#', '\\']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    host.trim_end_matches('.')
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary.
