@@ -46,6 +46,8 @@ pub struct RuleDef {
     pub en: String,
     /// `file:line` of its `rule` line.
     pub at: String,
+    /// `file:line` of its match or meta line, for errors in the pattern.
+    pub test_at: String,
 }
 
 impl RuleDef {
@@ -67,7 +69,7 @@ pub fn valid_name(name: &str) -> bool {
 struct Draft {
     name: String,
     line: usize,
-    test: Option<Test>,
+    test: Option<(Test, usize)>,
     score: Option<f64>,
     vi: Option<String>,
     en: Option<String>,
@@ -85,7 +87,7 @@ pub fn parse(file: &str, text: &str) -> (Vec<RuleDef>, Vec<String>) {
         if d.broken {
             return;
         }
-        let Some(test) = d.test else {
+        let Some((test, test_line)) = d.test else {
             errors.push(format!(
                 "{at}: rule {} has no match line and no meta",
                 d.name
@@ -126,6 +128,7 @@ pub fn parse(file: &str, text: &str) -> (Vec<RuleDef>, Vec<String>) {
             vi,
             en,
             at,
+            test_at: format!("{file}:{test_line}"),
         });
     };
     for (i, raw) in text.lines().enumerate() {
@@ -173,7 +176,7 @@ pub fn parse(file: &str, text: &str) -> (Vec<RuleDef>, Vec<String>) {
                     d.name
                 ));
             } else {
-                d.test = Some(t);
+                d.test = Some((t, n));
             }
         };
         'line: {

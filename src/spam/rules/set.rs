@@ -125,7 +125,7 @@ impl RuleSet {
                     if let Err(e) = checked {
                         errors.push(format!(
                             "{}: rule {}: bad regex: {}",
-                            d.at,
+                            d.test_at,
                             d.name,
                             one_line(&e)
                         ));
@@ -147,7 +147,7 @@ impl RuleSet {
                 }
                 Test::Meta(expr) => match expr.resolve(&|n| index.get(n).copied()) {
                     Ok(r) => metas.push((i, r, expr)),
-                    Err(e) => errors.push(format!("{}: rule {}: {e}", d.at, d.name)),
+                    Err(e) => errors.push(format!("{}: rule {}: {e}", d.test_at, d.name)),
                 },
             }
         }
