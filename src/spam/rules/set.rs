@@ -409,3 +409,107 @@ fn text_hits(set: &Set<RegexSet>, text: &str, max: usize, hits: &mut [bool]) {
         set_hits(set, &folded, hits);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::content::{Header, Text};
+
+    fn build(text: &str, scores: &[(&str, f64)]) -> Result<RuleSet, Vec<String>> {
+        let (defs, errors) = super::super::parse::parse("t.rules", text);
+        assert!(errors.is_empty(), "{errors:?}");
+        let scores = scores.iter().map(|(n, s)| (n.to_string(), *s)).collect();
+        RuleSet::build(defs, &scores, 1 << 20)
+    }
+
+    fn message(subject: &str, body: &str, urls: &[&str]) -> Content {
+        Content {
+            headers: vec![Header {
+                name: "Subject".into(),
+                value: subject.into(),
+            }],
+            texts: vec![Text {
+                path: "1".into(),
+                attachment: false,
+                source: TextSource::Plain,
+                text: body.into(),
+            }],
+            urls: urls.iter().map(|u| u.to_string()).collect(),
+            ..Content::default()
+        }
+    }
+
+    fn names(set: &RuleSet, c: &Content) -> Vec<String> {
+        set.matches(c, None)
+            .iter()
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    const RULES: &str = "rule FOLDED\n body /vay tien nhanh/\n score 1\n vi a\n en b\n\
+        rule ACCENTED\n body /lô ?đề/\n score 1\n vi a\n en b\n\
+        rule NO_MSGID\n header Message-ID /^$/\n score 0.5\n vi a\n en b\n\
+        rule __OUTSIDE\n host !/(^|\\.)gov\\.vn$/\n\
+        rule __TAX\n subject /thuế/\n\
+        rule TAX_OUTSIDE\n meta __TAX && __OUTSIDE\n score 3\n vi a\n en b\n\
+        rule TWO_OF\n meta (FOLDED + ACCENTED + TAX_OUTSIDE) >= 2\n score 2\n vi a\n en b\n";
+
+    #[test]
+    fn diacritics_folding_hidden_letters_and_fields() {
+        let set = build(RULES, &[]).unwrap();
+        // With diacritics, zero-width space and spaced-out letters: both rules see through.
+        let c = message("Chào", "VAY TIỀN\u{200B} NHANH, l ô đ ề", &[]);
+        assert_eq!(
+            names(&set, &c),
+            ["FOLDED", "ACCENTED", "NO_MSGID", "TWO_OF"]
+        );
+        // A pattern with diacritics does not match the folded text (`lo de` is also `lo để`).
+        let c = message("Chào", "lo de", &[]);
+        assert_eq!(names(&set, &c), ["NO_MSGID"]);
+    }
+
+    #[test]
+    fn negated_host_and_metas_in_order() {
+        let set = build(RULES, &[]).unwrap();
+        let gov = message("Thông báo thuế", "x", &["https://thuedientu.gdt.gov.vn/a"]);
+        assert!(!names(&set, &gov).contains(&"TAX_OUTSIDE".to_string()));
+        let out = message(
+            "Thông báo thuế",
+            "vay tien nhanh",
+            &[
+                "https://thuedientu.gdt.gov.vn/a",
+                "http://user@gdt-gov.top:8080/x",
+            ],
+        );
+        // TWO_OF comes after the meta it counts, whatever the file order.
+        assert_eq!(
+            names(&set, &out),
+            ["FOLDED", "NO_MSGID", "TAX_OUTSIDE", "TWO_OF"]
+        );
+        assert_eq!(host_of("http://user@gdt-gov.top:8080/x"), "gdt-gov.top");
+        assert_eq!(host_of("www.angiang.gov.vn."), "www.angiang.gov.vn");
+        assert_eq!(host_of("https://[2001:db8::1]:443/"), "2001:db8::1");
+    }
+
+    #[test]
+    fn overrides_duplicates_and_cycles() {
+        let set = build(RULES, &[("FOLDED", 0.0), ("ACCENTED", -2.0)]).unwrap();
+        let c = message("", "vay tien nhanh lô đề", &[]);
+        // A score of 0 silences a rule but it still counts in metas.
+        let hits = set.matches(&c, None);
+        assert!(hits.iter().all(|r| r.name != "FOLDED"));
+        assert!(hits.iter().any(|r| r.name == "ACCENTED" && r.score == -2.0));
+        assert!(hits.iter().any(|r| r.name == "TWO_OF"));
+        let e = build(RULES, &[("NOPE", 1.0)]).err().unwrap();
+        assert_eq!(e, ["spam.rules.scores.NOPE: no rule of that name"]);
+        let cyc = "rule A\n meta B\n score 1\n vi a\n en b\nrule B\n meta A || C\n score 1\n vi a\n en b\n\
+                   rule C\n body /x/\n score 1\n vi a\n en b\nrule C\n body /y/\n score 1\n vi a\n en b\n";
+        let e = build(cyc, &[]).err().unwrap();
+        assert!(e.iter().any(|e| e.contains("refers to itself")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|e| e == "t.rules:16: rule C is already defined at t.rules:11"),
+            "{e:?}"
+        );
+    }
+}
