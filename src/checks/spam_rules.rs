@@ -23,8 +23,8 @@ pub struct SpamRules {
 struct RawHead(Vec<u8>);
 
 impl SpamRules {
-    pub fn new(set: RuleSet) -> Self {
-        SpamRules { set: Arc::new(set) }
+    pub fn new(set: Arc<RuleSet>) -> Self {
+        SpamRules { set }
     }
 
     /// The findings for `content` (and the raw head, when the set has raw rules).

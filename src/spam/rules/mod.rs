@@ -14,6 +14,7 @@ pub mod parse;
 pub mod set;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 pub use set::{Rule, RuleSet};
 
@@ -91,7 +92,11 @@ fn read_dir(dir: &Path) -> Result<Option<Vec<(String, String)>>, String> {
 /// Reads and compiles the rules `cfg` names, relative to `base`: the directory's `*.rules`
 /// files, or the built-in set when it has none. Every mistake is in the error, one a line,
 /// each `spam.rules.dir: FILE:LINE: …` (or `spam.rules.scores.NAME: …`).
-pub fn load(cfg: &SpamRulesConfig, base: &Path) -> Result<(RuleSet, Origin), String> {
+///
+/// The set compiled last is kept: a reload that leaves the rule files and their settings as
+/// they were (most reloads change something else) reuses it instead of compiling a few
+/// hundred regexes again.
+pub fn load(cfg: &SpamRulesConfig, base: &Path) -> Result<(Arc<RuleSet>, Origin), String> {
     let dir = base.join(&cfg.dir);
     let (files, origin) = match read_dir(&dir)? {
         Some(f) => (f, Origin::Dir(dir)),
@@ -103,9 +108,17 @@ pub fn load(cfg: &SpamRulesConfig, base: &Path) -> Result<(RuleSet, Origin), Str
             Origin::Builtin,
         ),
     };
+    let key = (files, cfg.scores.clone(), cfg.max_text.0);
+    static LAST: Mutex<Option<(RulesKey, Arc<RuleSet>)>> = Mutex::new(None);
+    if let Some((k, set)) = LAST.lock().ok().as_deref().and_then(Option::as_ref) {
+        if *k == key {
+            return Ok((Arc::clone(set), origin));
+        }
+    }
+    let files = &key.0;
     let mut defs = Vec::new();
     let mut errors = Vec::new();
-    for (name, text) in &files {
+    for (name, text) in files {
         let (d, e) = parse::parse(name, text);
         defs.extend(d);
         errors.extend(e);
@@ -119,8 +132,19 @@ pub fn load(cfg: &SpamRulesConfig, base: &Path) -> Result<(RuleSet, Origin), Str
             return Err(prefixed(errors));
         }
     };
+    let set = Arc::new(set);
+    if let Ok(mut last) = LAST.lock() {
+        *last = Some((key, Arc::clone(&set)));
+    }
     Ok((set, origin))
 }
+
+/// What a compiled set depends on: the files (name and text), the score overrides, the cap.
+type RulesKey = (
+    Vec<(String, String)>,
+    std::collections::BTreeMap<String, f64>,
+    u64,
+);
 
 /// One error a line, each naming the config key it concerns (for the runtime's file:line).
 fn prefixed(errors: Vec<String>) -> String {
