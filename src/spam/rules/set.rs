@@ -112,7 +112,7 @@ impl RuleSet {
                     pattern,
                     negate,
                 } => {
-                    let p = format!("(?i){pattern}");
+                    let p = format!("(?i){}", word_boundaries(pattern));
                     let checked = if *field == Field::Raw {
                         bytes::Regex::new(&p).map(drop)
                     } else {
@@ -363,6 +363,30 @@ impl RuleSet {
             .map(|(r, _)| r)
             .collect()
     }
+}
+
+/// `\b` rewritten as "a non-word character, or either end": the crate's fast automata (the
+/// lazy DFA behind `RegexSet`) cannot do a Unicode `\b` on non-ASCII text and would fall back
+/// to a matcher many times slower, and an ASCII `\b` would miss the end of `lô đề`. A set only
+/// answers whether each rule matches, so consuming the neighbouring character changes nothing.
+fn word_boundaries(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('b') => out.push_str("(?:\\W|^|$)"),
+            Some(n) => {
+                out.push('\\');
+                out.push(n);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// Links matched per message (the content model keeps up to 1000).
