@@ -511,6 +511,10 @@ mod tests {
             ["FOLDED", "NO_MSGID", "TAX_OUTSIDE", "TWO_OF"]
         );
         assert_eq!(host_of("http://user@gdt-gov.top:8080/x"), "gdt-gov.top");
+        assert_eq!(
+            word_boundaries(r"\blô ?đề\b|a\\b"),
+            r"(?:\W|^|$)lô ?đề(?:\W|^|$)|a\\b"
+        );
         assert_eq!(host_of("www.angiang.gov.vn."), "www.angiang.gov.vn");
         assert_eq!(host_of("https://[2001:db8::1]:443/"), "2001:db8::1");
     }
