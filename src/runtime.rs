@@ -50,6 +50,12 @@ pub struct ListenerRuntime {
 }
 
 impl Runtime {
+    /// Files and directories besides the config file whose change makes the server reload
+    /// (`server.reload_poll`): the spam rule directory.
+    pub fn watched(&self) -> Vec<std::path::PathBuf> {
+        vec![self.source.base_dir().join(&self.config.spam.rules.dir)]
+    }
+
     /// Builds the checks and TLS contexts; `check-config` runs exactly this.
     pub fn build(loaded: Loaded, services: &Services) -> Result<Runtime, ConfigErrors> {
         let Loaded { config, source } = loaded;

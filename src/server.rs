@@ -324,20 +324,54 @@ impl Gateway {
     }
 
     /// Reloads when the config file's modification time changes (editors that save by rename
-    /// included); cheaper and more portable than inotify for one file.
+    /// included), or a file the config names does: the spam rule directory. Cheaper and more
+    /// portable than inotify for a few files.
     async fn watch_file(self: Arc<Self>, path: PathBuf, every: Duration) {
-        let mtime = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        let mut last: Option<SystemTime> = mtime(&path);
+        let stamp = |s: &Self| {
+            let mut paths = vec![path.clone()];
+            paths.extend(s.runtime.load().watched());
+            fingerprint(&paths)
+        };
+        let mut last = stamp(&self);
         loop {
             tokio::time::sleep(every).await;
-            let now = mtime(&path);
-            if now.is_some() && now != last {
-                last = now;
-                info!(path = %path.display(), "config file changed");
+            let now = stamp(&self);
+            if now != last && std::fs::metadata(&path).is_ok() {
+                info!(path = %path.display(), "config or rule files changed");
+                // A file changed while the reload ran differs from `now`: noticed next time.
+                // A failed reload keeps the running config and waits for the next edit.
                 let _ = self.reload();
+                last = now;
             }
         }
     }
+}
+
+/// The modification times and sizes of `paths` and, for a directory, of the files in it.
+#[derive(PartialEq, Eq)]
+struct Fingerprint(Vec<(PathBuf, Option<SystemTime>, u64)>);
+
+fn fingerprint(paths: &[PathBuf]) -> Fingerprint {
+    let mut out = Vec::new();
+    let mut add = |p: &std::path::Path| {
+        let m = std::fs::metadata(p).ok();
+        out.push((
+            p.to_path_buf(),
+            m.as_ref().and_then(|m| m.modified().ok()),
+            m.map_or(0, |m| m.len()),
+        ));
+    };
+    for p in paths {
+        add(p);
+        if let Ok(entries) = std::fs::read_dir(p) {
+            let mut files: Vec<PathBuf> =
+                entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            files.sort();
+            // Bounded: a directory of rules, not of mail.
+            files.iter().take(1000).for_each(|f| add(f));
+        }
+    }
+    Fingerprint(out)
 }
 
 async fn refuse(mut tcp: TcpStream, reason: Refusal) {

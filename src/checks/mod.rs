@@ -19,6 +19,7 @@ pub mod inspect;
 pub mod outbound_spam;
 pub mod relay;
 pub mod size;
+pub mod spam_rules;
 
 /// What a constructor gets: the validated config of the new generation, the directory its
 /// relative paths are resolved against, and the services that outlive a reload (the state
@@ -146,6 +147,18 @@ pub const REGISTRY: &[Constructor] = &[
         // Keys are loaded (and their errors reported) even with signing off.
         let signer = crate::auth::sign::Signer::new(dkim, cx.base)?;
         Ok((dkim.sign && !dkim.keys.is_empty()).then(|| Arc::new(signer) as Arc<dyn Check>))
+    },
+    |cx| {
+        // Rules are read and compiled even when off, so a broken file is reported first.
+        let cfg = &cx.config.spam.rules;
+        let (set, origin) = crate::spam::rules::load(cfg, cx.base)?;
+        if !(cfg.enabled && cx.config.spam.enabled) {
+            return Ok(None);
+        }
+        tracing::info!(rules = set.rules().len(), origin = ?origin, "spam rules loaded");
+        Ok(Some(
+            Arc::new(spam_rules::SpamRules::new(set)) as Arc<dyn Check>
+        ))
     },
 ];
 

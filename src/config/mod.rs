@@ -9,6 +9,7 @@ pub mod spam;
 pub mod spam_auth;
 pub mod spam_delegate;
 pub mod spam_lists;
+pub mod spam_rules;
 mod units;
 
 pub use load::{

@@ -35,6 +35,8 @@ pub struct SpamConfig {
     pub uribl: super::spam_lists::UriblConfig,
     /// SPF, DKIM, DMARC and ARC (`[spam.auth]`).
     pub auth: super::spam_auth::AuthConfig,
+    /// `[spam.rules]`: the rule engine and its files.
+    pub rules: super::spam_rules::SpamRulesConfig,
 }
 
 /// Which delivered messages carry X-Spam-Score, X-Spam-Status, X-Spam-Symbols, X-Spam-Report.
@@ -90,6 +92,7 @@ impl Default for SpamConfig {
             dnsbl: Default::default(),
             uribl: Default::default(),
             auth: Default::default(),
+            rules: Default::default(),
         }
     }
 }

@@ -4,4 +4,5 @@
 
 pub mod metrics;
 pub mod normalize;
+pub mod rules;
 pub mod tokenize;
