@@ -12,6 +12,7 @@ use crate::engine::Check;
 use crate::services::Services;
 
 pub mod antivirus;
+pub mod bayes;
 pub mod gtube;
 pub mod inspect;
 pub mod relay;
@@ -87,6 +88,14 @@ pub const REGISTRY: &[Constructor] = &[
     |cx| {
         let on = cx.config.spam.gtube_action != crate::engine::Action::Accept;
         Ok(on.then(|| Arc::new(gtube::Gtube::new(&cx.config.spam)) as Arc<dyn Check>))
+    },
+    |cx| {
+        let spam = &cx.config.spam;
+        if !spam.enabled || !spam.bayes.enabled {
+            return Ok(None);
+        }
+        let store = cx.services.state(&cx.config.state, cx.base, cx.warnings)?;
+        Ok(Some(Arc::new(bayes::Bayes::new(store, &spam.bayes))))
     },
 ];
 

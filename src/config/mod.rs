@@ -5,6 +5,7 @@ pub mod inspect;
 mod load;
 mod model;
 pub mod spam;
+pub mod spam_bayes;
 mod units;
 
 pub use load::{

@@ -23,6 +23,8 @@ pub struct SpamConfig {
     /// stricter, since the province's reputation at Gmail and Yahoo is at stake
     /// (An Giang Đ10.1g: spam sent from the system is blocked too).
     pub outbound: SpamThresholds,
+    /// The Bayesian classifier (`[spam.bayes]`).
+    pub bayes: super::spam_bayes::BayesConfig,
 }
 
 /// Scores at which a message is tagged, held in quarantine or refused; leave one out (or set
@@ -60,6 +62,7 @@ impl Default for SpamConfig {
                 quarantine: None,
                 reject: Some(8.0),
             },
+            bayes: Default::default(),
         }
     }
 }
@@ -105,6 +108,7 @@ impl SpamConfig {
                 last = Some((name, v));
             }
         }
+        errors.extend(self.bayes.validate());
         if self.subject_prefix.contains(['\r', '\n']) {
             errors.push("spam.subject_prefix must be one line".into());
         }

@@ -2,5 +2,6 @@
 //! normalisation that sees through the tricks spam uses to hide its words, and the tokens
 //! the Bayesian classifier will count.
 
+pub mod bayes;
 pub mod normalize;
 pub mod tokenize;

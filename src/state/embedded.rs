@@ -66,8 +66,22 @@ enum Op {
         key: String,
         window_ms: u64,
     },
+    Tallies {
+        keys: Vec<String>,
+    },
+    AddTallies {
+        deltas: Vec<(String, i64)>,
+        ttl_ms: u64,
+    },
     Ping,
     Close,
+}
+
+impl Op {
+    /// Whether the call only reads: a batch of such calls runs in a read transaction.
+    fn reads_only(&self) -> bool {
+        matches!(self, Op::Get { .. } | Op::Tallies { .. } | Op::Ping)
+    }
 }
 
 enum Reply {
@@ -75,6 +89,7 @@ enum Reply {
     Value(Option<Vec<u8>>),
     Bool(bool),
     Count(u64),
+    Tallies(Vec<i64>),
 }
 
 struct Request {
@@ -156,6 +171,23 @@ impl Embedded {
             Reply::Count(n) => Ok(n),
             _ => Err(mismatch()),
         }
+    }
+
+    pub(super) async fn tallies(&self, keys: Vec<String>) -> Result<Vec<i64>, StateError> {
+        match self.call(Op::Tallies { keys }).await? {
+            Reply::Tallies(v) => Ok(v),
+            _ => Err(mismatch()),
+        }
+    }
+
+    pub(super) async fn add_tallies(
+        &self,
+        deltas: Vec<(String, i64)>,
+        ttl_ms: u64,
+    ) -> Result<(), StateError> {
+        self.call(Op::AddTallies { deltas, ttl_ms })
+            .await
+            .map(|_| ())
     }
 
     pub(super) async fn ping(&self) -> Result<(), StateError> {
@@ -302,8 +334,12 @@ fn open(path: &Path) -> Result<Database, StateError> {
 }
 
 /// The calls in order, in one write transaction: committed (one fsync) if any call wrote.
-/// A storage error fails the whole batch; nothing of it is committed.
+/// A storage error fails the whole batch; nothing of it is committed. A batch that only reads
+/// runs in a read transaction instead, which takes no writer lock and needs no abort.
 fn apply_batch(db: &Database, ops: &[Op], now: u64) -> Result<Vec<Reply>, StateError> {
+    if ops.iter().all(Op::reads_only) {
+        return read_batch(db, ops, now);
+    }
     let txn = db.begin_write().map_err(storage)?;
     let mut results = Vec::with_capacity(ops.len());
     let mut wrote = false;
@@ -327,6 +363,49 @@ fn apply_batch(db: &Database, ops: &[Op], now: u64) -> Result<Vec<Reply>, StateE
         txn.abort().map_err(storage)?;
     }
     Ok(results)
+}
+
+/// A batch of reads in one read transaction.
+fn read_batch(db: &Database, ops: &[Op], now: u64) -> Result<Vec<Reply>, StateError> {
+    use redb::ReadableDatabase;
+    let txn = db.begin_read().map_err(storage)?;
+    let values = txn.open_table(VALUES).map_err(storage)?;
+    ops.iter()
+        .map(|op| {
+            Ok(match op {
+                Op::Get { key } => Reply::Value(live(&values, key, now)?.map(|(_, v)| v)),
+                Op::Tallies { keys } => Reply::Tallies(
+                    keys.iter()
+                        .map(|k| tally(&values, k, now))
+                        .collect::<Result<_, _>>()?,
+                ),
+                _ => Reply::Unit,
+            })
+        })
+        .collect::<Result<Vec<_>, redb::StorageError>>()
+        .map_err(storage)
+}
+
+/// The live entry under `key`: (expires, value).
+fn live<T>(values: &T, key: &str, now: u64) -> Result<Option<(u64, Vec<u8>)>, redb::StorageError>
+where
+    T: ReadableTable<&'static str, (u64, &'static [u8])>,
+{
+    Ok(values.get(key)?.and_then(|g| {
+        let (exp, v) = g.value();
+        (exp > now).then(|| (exp, v.to_vec()))
+    }))
+}
+
+/// The live tally under `key`, 0 when absent or expired.
+fn tally<T>(values: &T, key: &str, now: u64) -> Result<i64, redb::StorageError>
+where
+    T: ReadableTable<&'static str, (u64, &'static [u8])>,
+{
+    Ok(live(values, key, now)?
+        .and_then(|(_, v)| v.get(..8).and_then(|b| b.try_into().ok()))
+        .map(i64::from_le_bytes)
+        .unwrap_or(0))
 }
 
 /// One periodic sweep transaction; returns how many entries it removed.
@@ -355,10 +434,7 @@ struct Tables<'t> {
 impl Tables<'_> {
     /// The live entry under `key`: (expires, value).
     fn live(&self, key: &str, now: u64) -> Result<Option<(u64, Vec<u8>)>, redb::StorageError> {
-        Ok(self.values.get(key)?.and_then(|g| {
-            let (exp, v) = g.value();
-            (exp > now).then(|| (exp, v.to_vec()))
-        }))
+        live(&self.values, key, now)
     }
 
     /// Writes `key` with its expiry, keeping the index in step.
@@ -416,6 +492,22 @@ impl Tables<'_> {
                 .saturating_add(1);
                 self.put(&key, window.end_ms(), &count.to_le_bytes())?;
                 (Reply::Count(count), true)
+            }
+            Op::Tallies { keys } => (
+                Reply::Tallies(
+                    keys.iter()
+                        .map(|k| tally(&self.values, k, now))
+                        .collect::<Result<_, _>>()?,
+                ),
+                false,
+            ),
+            Op::AddTallies { deltas, ttl_ms } => {
+                let expires = now.saturating_add(*ttl_ms);
+                for (key, delta) in deltas {
+                    let n = tally(&self.values, key, now)?.saturating_add(*delta);
+                    self.put(key, expires, &n.to_le_bytes())?;
+                }
+                (Reply::Unit, !deltas.is_empty())
             }
             Op::Ping => (Reply::Unit, false),
             // Handled by the thread before a batch runs.
