@@ -165,8 +165,7 @@ mod tests {
 
     #[test]
     fn parses_with_defaults_and_names_bad_keys() {
-        let c: BayesConfig =
-            toml::from_str("min_spam = 5\n[scores]\nBAYES_99 = 5.0\n").unwrap();
+        let c: BayesConfig = toml::from_str("min_spam = 5\n[scores]\nBAYES_99 = 5.0\n").unwrap();
         assert_eq!(c.min_spam, 5);
         assert_eq!(c.scores.b99, 5.0);
         assert_eq!(c.scores.b00, -1.9);

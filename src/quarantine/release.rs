@@ -84,7 +84,10 @@ async fn learn_as_ham(rt: &Runtime, id: &str, message: &[u8]) {
     let limits = crate::inspect::Limits::default();
     let sample = learn::sample(message, Class::Ham, &limits, spam.bayes.max_features);
     match db.learn(&[sample]).await {
-        Ok(o) => eprintln!("{id}: learnt as ham ({})", o.first().map_or("", |o| o.as_str())),
+        Ok(o) => eprintln!(
+            "{id}: learnt as ham ({})",
+            o.first().map_or("", |o| o.as_str())
+        ),
         Err(e) => eprintln!("{id}: not learnt as ham: {e}"),
     }
     db.close().await;

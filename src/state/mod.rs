@@ -207,7 +207,11 @@ impl Store {
     /// trip (embedded: one write transaction, all or nothing; Redis: one pipeline of
     /// `INCRBY` + `PEXPIRE`, not atomic as a whole and never retried, since Redis may have run
     /// part of it). A key may appear more than once; its deltas add up.
-    pub async fn add_tallies(&self, deltas: &[(String, i64)], ttl: Duration) -> Result<(), StateError> {
+    pub async fn add_tallies(
+        &self,
+        deltas: &[(String, i64)],
+        ttl: Duration,
+    ) -> Result<(), StateError> {
         check_batch(deltas.len())?;
         let ttl = ttl_ms(ttl)?;
         let deltas = deltas

@@ -35,9 +35,7 @@ pub fn probability(counts: &[(u64, u64)], nspam: u64, nham: u64, max: usize) -> 
         return None;
     }
     if fw.len() > max {
-        fw.select_nth_unstable_by(max - 1, |a, b| {
-            (b - 0.5).abs().total_cmp(&(a - 0.5).abs())
-        });
+        fw.select_nth_unstable_by(max - 1, |a, b| (b - 0.5).abs().total_cmp(&(a - 0.5).abs()));
         fw.truncate(max);
     }
     Some(chi_square(&fw))
@@ -81,15 +79,42 @@ pub struct Band {
 
 /// The bands, ascending.
 pub const BANDS: [Band; 9] = [
-    Band { symbol: "BAYES_00", low: 0.0 },
-    Band { symbol: "BAYES_05", low: 0.01 },
-    Band { symbol: "BAYES_20", low: 0.05 },
-    Band { symbol: "BAYES_40", low: 0.20 },
-    Band { symbol: "BAYES_50", low: 0.40 },
-    Band { symbol: "BAYES_60", low: 0.60 },
-    Band { symbol: "BAYES_80", low: 0.80 },
-    Band { symbol: "BAYES_95", low: 0.95 },
-    Band { symbol: "BAYES_99", low: 0.99 },
+    Band {
+        symbol: "BAYES_00",
+        low: 0.0,
+    },
+    Band {
+        symbol: "BAYES_05",
+        low: 0.01,
+    },
+    Band {
+        symbol: "BAYES_20",
+        low: 0.05,
+    },
+    Band {
+        symbol: "BAYES_40",
+        low: 0.20,
+    },
+    Band {
+        symbol: "BAYES_50",
+        low: 0.40,
+    },
+    Band {
+        symbol: "BAYES_60",
+        low: 0.60,
+    },
+    Band {
+        symbol: "BAYES_80",
+        low: 0.80,
+    },
+    Band {
+        symbol: "BAYES_95",
+        low: 0.95,
+    },
+    Band {
+        symbol: "BAYES_99",
+        low: 0.99,
+    },
 ];
 
 /// The index in [`BANDS`] of probability `p`.

@@ -32,7 +32,11 @@ pub fn read(path: &Path, skipped: &mut Vec<String>) -> Result<Vec<Message>, Stri
     for f in files {
         match fs::metadata(&f) {
             Ok(m) if m.len() > MAX_FILE => {
-                skipped.push(format!("{}: larger than {} MiB", f.display(), MAX_FILE >> 20));
+                skipped.push(format!(
+                    "{}: larger than {} MiB",
+                    f.display(),
+                    MAX_FILE >> 20
+                ));
                 continue;
             }
             Err(e) => {
@@ -118,8 +122,10 @@ fn split_mbox(raw: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut cur: Option<Vec<u8>> = None;
     let mut prev_blank = true;
-    for line in raw.split_inclusive(|&b| b == b'\n') {
-        if line.starts_with(b"From ") && prev_blank {
+    let mut lines = raw.split_inclusive(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let next_is_header = lines.peek().is_some_and(|l| is_header_line(l));
+        if prev_blank && is_separator(line) && (cur.is_none() || next_is_header) {
             if let Some(m) = cur.take() {
                 out.push(trim_separator(m));
             }
@@ -142,6 +148,26 @@ fn split_mbox(raw: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// An mbox `From sender date` line: besides `From `, a sender and a time of day, so a body
+/// line such as `From here on` that a writer failed to quote is not taken for one.
+fn is_separator(line: &[u8]) -> bool {
+    line.starts_with(b"From ")
+        && line
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+            .count()
+            >= 3
+        && line.contains(&b':')
+}
+
+/// `Name: value`: what the line after a real separator is.
+fn is_header_line(line: &[u8]) -> bool {
+    match line.iter().position(|&b| b == b':') {
+        Some(n) if n > 0 => line[..n].iter().all(|&b| b.is_ascii_graphic()),
+        _ => false,
+    }
+}
+
 /// Drops the empty line that separates a message from the next `From ` line.
 fn trim_separator(mut m: Vec<u8>) -> Vec<u8> {
     if m.ends_with(b"\r\n\r\n") {
@@ -158,10 +184,14 @@ mod tests {
 
     #[test]
     fn mbox_splits_on_from_lines_after_a_blank_and_unquotes() {
-        let mbox = b"From a@x Mon Jan  1 00:00:00 2026\nSubject: one\n\nFrom here on\n>From quoted\n\nFrom b@x Mon Jan  1 00:00:00 2026\nSubject: two\n\nbody\n";
+        let mbox = b"From a@x Mon Jan  1 00:00:00 2026\nSubject: one\n\nFrom here on\n>From quoted\n\nFrom me at 10:00 yesterday\nhello\n\nFrom b@x Mon Jan  1 00:00:00 2026\nSubject: two\n\nbody\n";
         let m = split_mbox(mbox);
         assert_eq!(m.len(), 2);
-        assert_eq!(m[0], b"Subject: one\n\nFrom here on\nFrom quoted\n".to_vec());
+        assert_eq!(
+            m[0],
+            b"Subject: one\n\nFrom here on\nFrom quoted\n\nFrom me at 10:00 yesterday\nhello\n"
+                .to_vec()
+        );
         assert_eq!(m[1], b"Subject: two\n\nbody\n".to_vec());
     }
 
@@ -170,12 +200,16 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         for (sub, name) in [("cur", "1:2,S"), ("new", "2"), ("tmp", "3")] {
             fs::create_dir_all(d.path().join(sub)).unwrap();
-            fs::write(d.path().join(sub).join(name), format!("Subject: {name}\n\nx\n")).unwrap();
+            fs::write(
+                d.path().join(sub).join(name),
+                format!("Subject: {name}\n\nx\n"),
+            )
+            .unwrap();
         }
         let mut skipped = Vec::new();
         let m = read(d.path(), &mut skipped).unwrap();
         assert_eq!(m.len(), 2, "{skipped:?}");
-        assert!(m.iter().all(|m| !m.origin.contains("tmp")));
+        assert!(m.iter().all(|m| !m.origin.ends_with("tmp/3")));
         assert!(read(&d.path().join("missing"), &mut skipped).is_err());
     }
 }
