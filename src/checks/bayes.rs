@@ -2,8 +2,9 @@
 //! message, from one state-store read of its features' counts.
 //!
 //! The classifier is one opinion among the scores: when the store is down or slow, the
-//! message gets the zero-score symbol `BAYES_ERROR` (so `X-Spam-Report` says why Bayes said
-//! nothing) and a warning, never a tempfail of all mail for want of a statistic.
+//! message gets no BAYES symbol and the log a warning (with the store's error), never a
+//! tempfail of all mail for want of a statistic. No symbol rather than a zero-score marker:
+//! the message is then scored exactly as with the classifier off, which is what it is.
 
 use std::sync::Arc;
 
@@ -14,9 +15,6 @@ use crate::engine::{Bilingual, Check, Connection, Envelope, Finding, Pending, Ve
 use crate::inspect::Content;
 use crate::spam::bayes::{self, learn, Class, Db, BANDS};
 use crate::state::Store;
-
-/// The symbol of a failed lookup.
-pub const ERROR_SYMBOL: &str = "BAYES_ERROR";
 
 pub struct Bayes {
     db: Db,
@@ -41,15 +39,8 @@ impl Bayes {
         let (totals, counts) = match self.db.lookup(features).await {
             Ok(r) => r,
             Err(e) => {
-                warn!(error = %e, "bayes: token lookup failed");
-                return Some(Finding::symbol(
-                    ERROR_SYMBOL,
-                    0.0,
-                    Bilingual::new(
-                        format!("Bộ lọc Bayes không đọc được dữ liệu: {e}"),
-                        format!("The Bayes classifier could not read its data: {e}"),
-                    ),
-                ));
+                warn!(error = %e, "bayes: token lookup failed; message not classified");
+                return None;
             }
         };
         if totals.spam < self.cfg.min_spam || totals.ham < self.cfg.min_ham {
