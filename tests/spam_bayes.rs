@@ -435,3 +435,44 @@ fn a_message_released_from_quarantine_is_learnt_as_ham() {
     assert!(before[i].0 > 0, "thưởng was learnt from spam");
     assert_eq!(after[i].1, before[i].1 + 1);
 }
+
+#[test]
+fn autolearn_learns_clear_verdicts_once_enabled() {
+    let redis = Redis::start();
+    let sink = Sink::start(&[]);
+    // With no other scoring rule, every message scores 0: learnt as ham at ham_score = 0.
+    let config = BASE.to_string()
+        + "[spam.bayes.autolearn]\nenabled = true\nham_score = 0.0\nspam_score = 5.0\n"
+        + &redis.section();
+    let gw = Gateway::start(&config, sink.addr);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = Db::new(
+        Store::open(&redis.state()).unwrap(),
+        Duration::from_secs(86400),
+    );
+    let mut d = Dialog::open(gw.addr);
+    let r = d.send_mail(
+        "vanphong@angiang.gov.vn",
+        &["vanthu@angiang.gov.vn"],
+        NEW_HAM,
+    );
+    assert!(r.starts_with("250"), "{r}");
+    let mut totals = rt.block_on(db.totals()).unwrap();
+    for _ in 0..100 {
+        if totals.ham == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        totals = rt.block_on(db.totals()).unwrap();
+    }
+    assert_eq!((totals.spam, totals.ham), (0, 1), "{}", gw.log());
+    // The same message again is not counted twice.
+    let r = d.send_mail(
+        "vanphong@angiang.gov.vn",
+        &["vanthu@angiang.gov.vn"],
+        NEW_HAM,
+    );
+    assert!(r.starts_with("250"), "{r}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(rt.block_on(db.totals()).unwrap().ham, 1);
+}
