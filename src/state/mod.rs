@@ -30,7 +30,7 @@ pub const MAX_SET_NAME: usize = 64;
 /// Largest value or record accepted, in bytes: the store is for small data.
 pub const MAX_VALUE: usize = 64 * 1024;
 /// Most tallies read or added in one call.
-pub const MAX_BATCH: usize = 200_000;
+pub const MAX_BATCH: usize = 1_000_000;
 /// Longest TTL (and counter window) accepted.
 pub const MAX_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
 

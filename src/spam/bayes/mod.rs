@@ -4,11 +4,12 @@
 //! **Features** ([`features`]): the unigrams of `spam::tokenize` (Vietnamese syllables as
 //! written and, when they carry diacritics, folded; header and URL tokens) plus OSB-style
 //! pairs (rspamd's "orthogonal sparse bigrams": a token with each of the next tokens in a
-//! small window, the distance part of the pair). Vietnamese words are mostly two or three
-//! syllables (`vay tiền`, `nhà cái`, `hóa đơn điện tử`), so a syllable alone says little and
-//! the pairs are what recover the words and their order; a window of three (distances 1 and 2)
-//! covers a three-syllable word without the cost of rspamd's five. Each feature is a 64-bit
-//! XXH3 hash: small keys, the same on every node and every build.
+//! window, the distance part of the pair). Vietnamese words are mostly two syllables or more
+//! (`vay tiền`, `nhà cái`, `hóa đơn điện tử`), so a syllable alone says little and the pairs
+//! are what recover the words and their order. rspamd's window is five; measured here, a
+//! window of two (adjacent pairs) classifies as well as three with half the keys
+//! (`features::WINDOW`). Each feature is a 64-bit XXH3 hash: small keys, the same on every
+//! node and every build.
 //!
 //! **Combining** ([`classify`]): SpamAssassin's, not rspamd's. Each feature's spam
 //! probability is Gary Robinson's f(w) = (s·x + n·p(w)) / (s + n), with p(w) from the
