@@ -376,11 +376,16 @@ fn read_batch(db: &Database, ops: &[Op], now: u64) -> Result<Vec<Reply>, StateEr
         .map(|op| {
             Ok(match op {
                 Op::Get { key } => Reply::Value(live(&values, key, now)?.map(|(_, v)| v)),
-                Op::Tallies { keys } => Reply::Tallies(
-                    keys.iter()
-                        .map(|k| tally(&values, k, now))
-                        .collect::<Result<_, _>>()?,
-                ),
+                Op::Tallies { keys } => {
+                    // In key order: consecutive lookups then walk the same B-tree pages.
+                    let mut order: Vec<usize> = (0..keys.len()).collect();
+                    order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
+                    let mut out = vec![0; keys.len()];
+                    for i in order {
+                        out[i] = tally(&values, &keys[i], now)?;
+                    }
+                    Reply::Tallies(out)
+                }
                 _ => Reply::Unit,
             })
         })

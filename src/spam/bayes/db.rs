@@ -235,7 +235,9 @@ impl Db {
             ham: cur_ham,
         };
         deltas.insert(TOTALS.to_string(), pack(new) - pack(old));
-        let deltas: Vec<(String, i64)> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
+        let mut deltas: Vec<(String, i64)> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
+        // In key order, so the embedded store's B-tree updates walk neighbouring pages.
+        deltas.sort_unstable();
         self.store.add_tallies(&deltas, self.ttl).await?;
         Ok(outcomes)
     }
