@@ -66,6 +66,11 @@ enum Cmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Anti-spam data: teach the Bayesian classifier.
+    Spam {
+        #[command(subcommand)]
+        op: SpamOp,
+    },
     /// Manage quarantined messages.
     Quarantine {
         #[arg(long, global = true)]
@@ -96,6 +101,21 @@ enum DkimOp {
         /// RSA key size.
         #[arg(long, default_value_t = 2048)]
         bits: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum SpamOp {
+    /// Learn messages as spam or ham: files, maildirs (cur/ and new/), mbox files, and
+    /// directories of message files. A message learnt before as the same class is not counted
+    /// again; one learnt as the other class is moved.
+    Learn {
+        #[arg(short = 'c', long)]
+        config: Option<PathBuf>,
+        #[arg(long, num_args = 1.., value_name = "PATH")]
+        spam: Vec<PathBuf>,
+        #[arg(long, num_args = 1.., value_name = "PATH")]
+        ham: Vec<PathBuf>,
     },
 }
 
@@ -212,6 +232,9 @@ fn main() -> ExitCode {
             };
             quarantine(&rt, op)
         }
+        Cmd::Spam {
+            op: SpamOp::Learn { config, spam, ham },
+        } => spam_learn(config, &spam, &ham),
         Cmd::Scan {
             config,
             mail_from,
@@ -251,6 +274,75 @@ fn main() -> ExitCode {
             runtime.block_on(scan.run(&rt, &files))
         }
     }
+}
+
+fn spam_learn(config: Option<PathBuf>, spam: &[PathBuf], ham: &[PathBuf]) -> ExitCode {
+    use locthu::spam::bayes::learn;
+    if spam.is_empty() && ham.is_empty() {
+        eprintln!("nothing to learn: give --spam PATH… and/or --ham PATH…");
+        return ExitCode::from(2);
+    }
+    let loaded = match locthu::config::load(config.as_deref()) {
+        Ok(l) => l,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = &loaded.config;
+    let problems = cfg.spam.validate();
+    if !problems.is_empty() {
+        eprintln!("{}", problems.join("\n"));
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let db = match learn::open(cfg, &loaded.source.base_dir()) {
+            Ok(db) => db,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+        let limits = locthu::inspect::Limits::default();
+        let result = learn::learn_paths(&db, &cfg.spam.bayes, &limits, spam, ham).await;
+        let totals = db.totals().await;
+        db.close().await;
+        match result {
+            Ok(r) => {
+                for s in &r.skipped {
+                    eprintln!("skipped {s}");
+                }
+                let secs = r.elapsed.as_secs_f64();
+                println!(
+                    "learnt {} spam, {} ham; {} learnt before, {} moved to the other class; {} skipped; {} messages in {:.2} s ({:.0} messages/s)",
+                    r.learnt_spam,
+                    r.learnt_ham,
+                    r.already,
+                    r.relearnt,
+                    r.skipped.len(),
+                    r.messages(),
+                    secs,
+                    r.messages() as f64 / secs.max(1e-9)
+                );
+                match totals {
+                    Ok(t) => println!("totals: {} spam, {} ham", t.spam, t.ham),
+                    Err(e) => eprintln!("cannot read the totals: {e}"),
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 fn parse_role(s: &str) -> Result<locthu::engine::Role, String> {

@@ -351,7 +351,8 @@ both_backends!(
     ttl_expiry,
     seen_before_is_atomic,
     window_counters_reset,
-    records_round_trip
+    records_round_trip,
+    tallies_batch
 );
 
 // ---- Embedded only ----
@@ -559,4 +560,51 @@ async fn redis_restart_and_freeze_mid_run() {
         store.get("after").await.unwrap().as_deref(),
         Some(&b"2"[..])
     );
+}
+
+// ---- Tallies: batched reads and adds, both backends ----
+
+async fn tallies_batch(store: &Store) {
+    let keys: Vec<String> = (0..1000).map(|i| unique(&format!("tally{i}"))).collect();
+    assert_eq!(store.tallies(&keys).await.unwrap(), vec![0; 1000]);
+    // One batch: duplicates add up, negative deltas subtract.
+    let mut deltas: Vec<(String, i64)> = keys.iter().map(|k| (k.clone(), 3)).collect();
+    deltas.push((keys[0].clone(), 4));
+    deltas.push((keys[1].clone(), -5));
+    store
+        .add_tallies(&deltas, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let got = store.tallies(&keys).await.unwrap();
+    assert_eq!(got[0], 7);
+    assert_eq!(got[1], -2);
+    assert!(got[2..].iter().all(|&v| v == 3));
+    // Large values survive (the classifier packs two counts in one tally).
+    let big = 5i64 << 32 | 9;
+    store
+        .add_tallies(&[(keys[2].clone(), big)], Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(store.tallies(&keys[2..3]).await.unwrap(), vec![big + 3]);
+    // A short TTL ends them; a later add starts again from zero.
+    store
+        .add_tallies(&[(keys[3].clone(), 1)], ms(300))
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(5), "tally expiry", || async {
+        store.tallies(&keys[3..4]).await.unwrap() == vec![0]
+    })
+    .await;
+    // Bad calls are refused whole.
+    let bad = vec![(String::new(), 1)];
+    assert!(matches!(
+        store.add_tallies(&bad, Duration::from_secs(1)).await,
+        Err(StateError::Invalid(_))
+    ));
+    let too_many = vec![keys[0].clone(); locthu::state::MAX_BATCH + 1];
+    assert!(matches!(
+        store.tallies(&too_many).await,
+        Err(StateError::Invalid(_))
+    ));
+    assert!(store.tallies(&[]).await.unwrap().is_empty());
 }

@@ -12,6 +12,7 @@ use crate::engine::Check;
 use crate::services::Services;
 
 pub mod antivirus;
+pub mod bayes;
 pub mod delegate;
 pub mod dnsbl;
 pub mod gtube;
@@ -159,6 +160,14 @@ pub const REGISTRY: &[Constructor] = &[
         Ok(Some(
             Arc::new(spam_rules::SpamRules::new(set)) as Arc<dyn Check>
         ))
+    },
+    |cx| {
+        let spam = &cx.config.spam;
+        if !spam.enabled || !spam.bayes.enabled {
+            return Ok(None);
+        }
+        let store = cx.services.state(&cx.config.state, cx.base, cx.warnings)?;
+        Ok(Some(Arc::new(bayes::Bayes::new(store, &spam.bayes))))
     },
 ];
 

@@ -7,6 +7,7 @@ mod load;
 mod model;
 pub mod spam;
 pub mod spam_auth;
+pub mod spam_bayes;
 pub mod spam_delegate;
 pub mod spam_lists;
 pub mod spam_rules;

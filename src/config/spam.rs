@@ -37,6 +37,8 @@ pub struct SpamConfig {
     pub auth: super::spam_auth::AuthConfig,
     /// `[spam.rules]`: the rule engine and its files.
     pub rules: super::spam_rules::SpamRulesConfig,
+    /// The Bayesian classifier (`[spam.bayes]`).
+    pub bayes: super::spam_bayes::BayesConfig,
 }
 
 /// Which delivered messages carry X-Spam-Score, X-Spam-Status, X-Spam-Symbols, X-Spam-Report.
@@ -93,6 +95,7 @@ impl Default for SpamConfig {
             uribl: Default::default(),
             auth: Default::default(),
             rules: Default::default(),
+            bayes: Default::default(),
         }
     }
 }
@@ -140,6 +143,7 @@ impl SpamConfig {
             }
         }
         errors.extend(self.delegate.validate());
+        errors.extend(self.bayes.validate());
         if self.subject_prefix.contains(['\r', '\n']) {
             errors.push("spam.subject_prefix must be one line".into());
         }

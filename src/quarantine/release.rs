@@ -3,6 +3,7 @@
 use crate::reply::Reply;
 use crate::runtime::Runtime;
 use crate::smtp::upstream::Upstream;
+use crate::spam::bayes::{learn, Class};
 use crate::spool::Spool;
 
 /// Sends entry `id` to the upstream of the listener it arrived on (or the first listener), and
@@ -52,7 +53,7 @@ pub async fn release(rt: &Runtime, id: &str) -> Result<Reply, String> {
         return Err("upstream refused every recipient".into());
     }
     let (reply, _) = up
-        .send_message(&[], 0, &Spool::from_bytes(message))
+        .send_message(&[], 0, &Spool::from_bytes(message.clone()))
         .await
         .map_err(|e| e.to_string())?;
     up.quit().await;
@@ -62,5 +63,33 @@ pub async fn release(rt: &Runtime, id: &str) -> Result<Reply, String> {
     rt.quarantine
         .delete(id)
         .map_err(|e| format!("released, but cannot delete {id}: {e}"))?;
+    learn_as_ham(rt, id, &message).await;
     Ok(reply)
+}
+
+/// An admin who releases a message says it is not spam: the classifier learns it as ham
+/// (`spam.bayes.learn_on_release`), correcting an autolearnt or learnt-as-spam copy. The
+/// message is already delivered, so a failure only warns.
+async fn learn_as_ham(rt: &Runtime, id: &str, message: &[u8]) {
+    let spam = &rt.config.spam;
+    if !(spam.enabled && spam.bayes.enabled && spam.bayes.learn_on_release) {
+        return;
+    }
+    let db = match learn::open(&rt.config, &rt.source.base_dir()) {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("{id}: not learnt as ham: {e}");
+            return;
+        }
+    };
+    let limits = crate::inspect::Limits::default();
+    let sample = learn::sample(message, Class::Ham, &limits, spam.bayes.max_features);
+    match db.learn(&[sample]).await {
+        Ok(o) => eprintln!(
+            "{id}: learnt as ham ({})",
+            o.first().map_or("", |o| o.as_str())
+        ),
+        Err(e) => eprintln!("{id}: not learnt as ham: {e}"),
+    }
+    db.close().await;
 }

@@ -2,6 +2,7 @@
 //! normalisation that sees through the tricks spam uses to hide its words, and the tokens
 //! the Bayesian classifier will count.
 
+pub mod bayes;
 pub mod metrics;
 pub mod normalize;
 pub mod rules;

@@ -32,6 +32,8 @@ const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
 const QUEUE: usize = 1024;
 /// Calls run in one transaction at most.
 const BATCH: usize = 256;
+/// Tally expiry granularity (see `Op::AddTallies`).
+const HOUR_MS: u64 = 3_600_000;
 /// Expired entries each write transaction removes on the way.
 const ACCESS_SWEEP: usize = 16;
 
@@ -66,8 +68,22 @@ enum Op {
         key: String,
         window_ms: u64,
     },
+    Tallies {
+        keys: Vec<String>,
+    },
+    AddTallies {
+        deltas: Vec<(String, i64)>,
+        ttl_ms: u64,
+    },
     Ping,
     Close,
+}
+
+impl Op {
+    /// Whether the call only reads: a batch of such calls runs in a read transaction.
+    fn reads_only(&self) -> bool {
+        matches!(self, Op::Get { .. } | Op::Tallies { .. } | Op::Ping)
+    }
 }
 
 enum Reply {
@@ -75,6 +91,7 @@ enum Reply {
     Value(Option<Vec<u8>>),
     Bool(bool),
     Count(u64),
+    Tallies(Vec<i64>),
 }
 
 struct Request {
@@ -156,6 +173,23 @@ impl Embedded {
             Reply::Count(n) => Ok(n),
             _ => Err(mismatch()),
         }
+    }
+
+    pub(super) async fn tallies(&self, keys: Vec<String>) -> Result<Vec<i64>, StateError> {
+        match self.call(Op::Tallies { keys }).await? {
+            Reply::Tallies(v) => Ok(v),
+            _ => Err(mismatch()),
+        }
+    }
+
+    pub(super) async fn add_tallies(
+        &self,
+        deltas: Vec<(String, i64)>,
+        ttl_ms: u64,
+    ) -> Result<(), StateError> {
+        self.call(Op::AddTallies { deltas, ttl_ms })
+            .await
+            .map(|_| ())
     }
 
     pub(super) async fn ping(&self) -> Result<(), StateError> {
@@ -302,8 +336,12 @@ fn open(path: &Path) -> Result<Database, StateError> {
 }
 
 /// The calls in order, in one write transaction: committed (one fsync) if any call wrote.
-/// A storage error fails the whole batch; nothing of it is committed.
+/// A storage error fails the whole batch; nothing of it is committed. A batch that only reads
+/// runs in a read transaction instead, which takes no writer lock and needs no abort.
 fn apply_batch(db: &Database, ops: &[Op], now: u64) -> Result<Vec<Reply>, StateError> {
+    if ops.iter().all(Op::reads_only) {
+        return read_batch(db, ops, now);
+    }
     let txn = db.begin_write().map_err(storage)?;
     let mut results = Vec::with_capacity(ops.len());
     let mut wrote = false;
@@ -327,6 +365,54 @@ fn apply_batch(db: &Database, ops: &[Op], now: u64) -> Result<Vec<Reply>, StateE
         txn.abort().map_err(storage)?;
     }
     Ok(results)
+}
+
+/// A batch of reads in one read transaction.
+fn read_batch(db: &Database, ops: &[Op], now: u64) -> Result<Vec<Reply>, StateError> {
+    use redb::ReadableDatabase;
+    let txn = db.begin_read().map_err(storage)?;
+    let values = txn.open_table(VALUES).map_err(storage)?;
+    ops.iter()
+        .map(|op| {
+            Ok(match op {
+                Op::Get { key } => Reply::Value(live(&values, key, now)?.map(|(_, v)| v)),
+                Op::Tallies { keys } => {
+                    // In key order: consecutive lookups then walk the same B-tree pages.
+                    let mut order: Vec<usize> = (0..keys.len()).collect();
+                    order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
+                    let mut out = vec![0; keys.len()];
+                    for i in order {
+                        out[i] = tally(&values, &keys[i], now)?;
+                    }
+                    Reply::Tallies(out)
+                }
+                _ => Reply::Unit,
+            })
+        })
+        .collect::<Result<Vec<_>, redb::StorageError>>()
+        .map_err(storage)
+}
+
+/// The live entry under `key`: (expires, value).
+fn live<T>(values: &T, key: &str, now: u64) -> Result<Option<(u64, Vec<u8>)>, redb::StorageError>
+where
+    T: ReadableTable<&'static str, (u64, &'static [u8])>,
+{
+    Ok(values.get(key)?.and_then(|g| {
+        let (exp, v) = g.value();
+        (exp > now).then(|| (exp, v.to_vec()))
+    }))
+}
+
+/// The live tally under `key`, 0 when absent or expired.
+fn tally<T>(values: &T, key: &str, now: u64) -> Result<i64, redb::StorageError>
+where
+    T: ReadableTable<&'static str, (u64, &'static [u8])>,
+{
+    Ok(live(values, key, now)?
+        .and_then(|(_, v)| v.get(..8).and_then(|b| b.try_into().ok()))
+        .map(i64::from_le_bytes)
+        .unwrap_or(0))
 }
 
 /// One periodic sweep transaction; returns how many entries it removed.
@@ -355,10 +441,7 @@ struct Tables<'t> {
 impl Tables<'_> {
     /// The live entry under `key`: (expires, value).
     fn live(&self, key: &str, now: u64) -> Result<Option<(u64, Vec<u8>)>, redb::StorageError> {
-        Ok(self.values.get(key)?.and_then(|g| {
-            let (exp, v) = g.value();
-            (exp > now).then(|| (exp, v.to_vec()))
-        }))
+        live(&self.values, key, now)
     }
 
     /// Writes `key` with its expiry, keeping the index in step.
@@ -367,12 +450,16 @@ impl Tables<'_> {
             .values
             .insert(key, (expires, value))?
             .map(|g| g.value().0);
-        if let Some(old) = old {
-            if old != expires {
+        match old {
+            Some(old) if old == expires => {}
+            Some(old) => {
                 self.expiry.remove((old, key))?;
+                self.expiry.insert((expires, key), ())?;
+            }
+            None => {
+                self.expiry.insert((expires, key), ())?;
             }
         }
-        self.expiry.insert((expires, key), ())?;
         Ok(())
     }
 
@@ -416,6 +503,28 @@ impl Tables<'_> {
                 .saturating_add(1);
                 self.put(&key, window.end_ms(), &count.to_le_bytes())?;
                 (Reply::Count(count), true)
+            }
+            Op::Tallies { keys } => (
+                Reply::Tallies(
+                    keys.iter()
+                        .map(|k| tally(&self.values, k, now))
+                        .collect::<Result<_, _>>()?,
+                ),
+                false,
+            ),
+            Op::AddTallies { deltas, ttl_ms } => {
+                // A TTL of days is rounded up to the hour: a tally learnt again within the
+                // hour keeps its index entry, which saves two of the three B-tree writes of an
+                // update (learning touches the same common words thousands of times).
+                let mut expires = now.saturating_add(*ttl_ms);
+                if *ttl_ms >= 24 * HOUR_MS {
+                    expires = expires.div_ceil(HOUR_MS).saturating_mul(HOUR_MS);
+                }
+                for (key, delta) in deltas {
+                    let n = tally(&self.values, key, now)?.saturating_add(*delta);
+                    self.put(key, expires, &n.to_le_bytes())?;
+                }
+                (Reply::Unit, !deltas.is_empty())
             }
             Op::Ping => (Reply::Unit, false),
             // Handled by the thread before a batch runs.

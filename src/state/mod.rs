@@ -1,7 +1,8 @@
 //! The state store: small data the anti-spam and policy checks keep between messages and, with
-//! Redis, share between nodes. Four shapes: values with a TTL, "seen before" sets, counters over
-//! fixed time windows, serde records (values encoded as JSON). Every entry has a TTL (at most
-//! [`MAX_TTL`]), so nothing grows without bound.
+//! Redis, share between nodes. Five shapes: values with a TTL, "seen before" sets, counters over
+//! fixed time windows, serde records (values encoded as JSON), and tallies: signed integers read
+//! and added to in batches of many keys, one round trip per batch (the Bayesian classifier's
+//! token counts). Every entry has a TTL (at most [`MAX_TTL`]), so nothing grows without bound.
 //!
 //! The gateway opens it once at start ([`Store::open_in`]) and hands the same [`Store`] to each
 //! config generation: a reload never reopens it.
@@ -28,6 +29,8 @@ pub const MAX_KEY: usize = 512;
 pub const MAX_SET_NAME: usize = 64;
 /// Largest value or record accepted, in bytes: the store is for small data.
 pub const MAX_VALUE: usize = 64 * 1024;
+/// Most tallies read or added in one call.
+pub const MAX_BATCH: usize = 1_000_000;
 /// Longest TTL (and counter window) accepted.
 pub const MAX_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
 
@@ -185,6 +188,45 @@ impl Store {
         }
     }
 
+    /// The tallies under `keys`, in order, in one round trip (embedded: one read transaction;
+    /// Redis: one `MGET`). A tally never written, or expired, is 0: for a tally that is its
+    /// value, not a default standing in for an unknown.
+    pub async fn tallies(&self, keys: &[String]) -> Result<Vec<i64>, StateError> {
+        check_batch(keys.len())?;
+        let keys = keys
+            .iter()
+            .map(|k| check_key(k).map(|_| tally_key(k)))
+            .collect::<Result<Vec<_>, _>>()?;
+        match &self.backend {
+            Backend::Embedded(b) => b.tallies(keys).await,
+            Backend::Redis(b) => b.tallies(&keys).await,
+        }
+    }
+
+    /// Adds each delta to its tally and gives every tally touched a fresh `ttl`, in one round
+    /// trip (embedded: one write transaction, all or nothing; Redis: one pipeline of
+    /// `INCRBY` + `PEXPIRE`, not atomic as a whole and never retried, since Redis may have run
+    /// part of it). A key may appear more than once; its deltas add up.
+    pub async fn add_tallies(
+        &self,
+        deltas: &[(String, i64)],
+        ttl: Duration,
+    ) -> Result<(), StateError> {
+        check_batch(deltas.len())?;
+        let ttl = ttl_ms(ttl)?;
+        let deltas = deltas
+            .iter()
+            .map(|(k, d)| check_key(k).map(|_| (tally_key(k), *d)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        match &self.backend {
+            Backend::Embedded(b) => b.add_tallies(deltas, ttl).await,
+            Backend::Redis(b) => b.add_tallies(&deltas, ttl).await,
+        }
+    }
+
     /// Stores a serde record (as JSON) under `key` for `ttl`; see [`Store::set`].
     pub async fn put_record<T: Serialize + ?Sized>(
         &self,
@@ -280,6 +322,8 @@ pub fn validate(cfg: &config::State) -> Vec<String> {
 //   s:{set}:{member}              a "seen before" member (set names hold no `:`)
 //   c:{key}:{window_ms}:{index}   a counter; the last two fields are always numbers, so
 //                                 distinct (key, window) pairs never share a name.
+//   t:{key}                       a tally (embedded: 8 bytes, little-endian i64; Redis: the
+//                                 decimal integer INCRBY keeps)
 
 fn value_key(key: &str) -> String {
     format!("v:{key}")
@@ -287,6 +331,10 @@ fn value_key(key: &str) -> String {
 
 fn seen_key(set: &str, member: &str) -> String {
     format!("s:{set}:{member}")
+}
+
+fn tally_key(key: &str) -> String {
+    format!("t:{key}")
 }
 
 fn counter_key(key: &str, window: Window) -> String {
@@ -354,6 +402,15 @@ fn check_key(key: &str) -> Result<(), StateError> {
         return Err(StateError::Invalid(format!(
             "key of {} bytes (at most {MAX_KEY})",
             key.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_batch(n: usize) -> Result<(), StateError> {
+    if n > MAX_BATCH {
+        return Err(StateError::Invalid(format!(
+            "{n} tallies in one call (at most {MAX_BATCH})"
         )));
     }
     Ok(())

@@ -169,6 +169,51 @@ impl Redis {
         Ok(count)
     }
 
+    /// `MGET`: one round trip for the whole batch; idempotent, so retried after a dropped
+    /// connection.
+    pub(super) async fn tallies(&self, keys: &[String]) -> Result<Vec<i64>, StateError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = redis::cmd("MGET");
+        for k in keys {
+            c.arg(self.key(k));
+        }
+        let values: Vec<Option<i64>> = self.query(Query::Cmd(&c), true).await?;
+        if values.len() != keys.len() {
+            return Err(backend(format!(
+                "MGET of {} keys answered {} values",
+                keys.len(),
+                values.len()
+            )));
+        }
+        Ok(values.into_iter().map(|v| v.unwrap_or(0)).collect())
+    }
+
+    /// One pipeline of `INCRBY k d` + `PEXPIRE k ttl` per tally. Not MULTI: a batch of a
+    /// hundred thousand keys would hold every other client for its whole run; each key's pair
+    /// is consistent on its own, and that is all a tally needs. Not retried (INCRBY twice would
+    /// count twice).
+    pub(super) async fn add_tallies(
+        &self,
+        deltas: &[(String, i64)],
+        ttl_ms: u64,
+    ) -> Result<(), StateError> {
+        let mut p = redis::pipe();
+        for (k, d) in deltas {
+            let key = self.key(k);
+            p.cmd("INCRBY")
+                .arg(&key)
+                .arg(*d)
+                .ignore()
+                .cmd("PEXPIRE")
+                .arg(&key)
+                .arg(ttl_ms)
+                .ignore();
+        }
+        self.query::<()>(Query::Pipe(&p), false).await
+    }
+
     pub(super) async fn ping(&self) -> Result<(), StateError> {
         let c = redis::cmd("PING");
         self.query::<()>(Query::Cmd(&c), true).await
