@@ -162,6 +162,11 @@ class Row:
             "messages": n,
         }
 
+    def scanned(self, t0: float) -> None:
+        """Records the scan's wall clock and the machine's load (other work skews msg/s)."""
+        self.scan_seconds = time.monotonic() - t0
+        self.detail["loadavg_1m_after_scan"] = round(os.getloadavg()[0], 2)
+
     def as_json(self) -> dict:
         d = {"tool": self.tool}
         if self.skipped:
@@ -306,11 +311,22 @@ def locthu_row(args, train_dir: Path, test_msgs: list[Message], test_dir: Path, 
 
     def config(state: Path, name: str) -> Path:
         c = w / name
+        extra = Path(args.locthu_toml).read_text() if args.locthu_toml else ""
         c.write_text(
             LOCTHU_CONFIG.format(work=w, state=state, tag=tag, reject=reject, dead=dead)
+            + extra
         )
         return c
 
+    # Relative paths in the defaults (filters/…) resolve against the config's dir: give it the
+    # rule files of the tree the binary was built from.
+    filters = Path(args.locthu_filters) if args.locthu_filters else None
+    if filters is None:
+        parts = binary.resolve().parts
+        tree = Path(*parts[:-3]) if parts[-3:-1] == ("target", "release") else REPO
+        filters = tree / "filters"
+    if filters.is_dir():
+        (w / "filters").symlink_to(filters.resolve())
     base = config(w / "state.redb", "locthu.toml")
     run([str(binary), "check-config", "--config", str(base)])
     has_learn = (
@@ -319,7 +335,7 @@ def locthu_row(args, train_dir: Path, test_msgs: list[Message], test_dir: Path, 
         ).returncode
         == 0
     )
-    notes = [version]
+    notes = [version, f"filters {filters}"]
     if has_learn:
         log("locthu: learning the train split (locthu spam learn)")
         t0 = time.monotonic()
@@ -363,7 +379,7 @@ def locthu_row(args, train_dir: Path, test_msgs: list[Message], test_dir: Path, 
         for c, ch in zip(configs, chunks)
     ]
     outs = [p.communicate() for p in procs]
-    row.scan_seconds = time.monotonic() - t0
+    row.scanned(t0)
     by_file = {str(test_dir / m.flat): m for m in test_msgs}
     seen = set()
     actions: dict[str, int] = {}
@@ -387,7 +403,7 @@ def locthu_row(args, train_dir: Path, test_msgs: list[Message], test_dir: Path, 
         if m.key not in seen:
             row.errors += 1
             row.count(m.spam, False)
-    row.detail = {"actions": actions, "tag_threshold": tag, "processes": jobs}
+    row.detail.update(actions=actions, tag_threshold=tag, processes=jobs)
     notes.append(f"spam = score >= {tag} or action tag/quarantine/reject; {jobs} scan processes")
     row.note = "; ".join(notes)
     return row
@@ -500,9 +516,18 @@ def sa_row(args, train_dir: Path, test_msgs: list[Message], test_dir: Path, work
         t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(children) as pool:
             results = list(pool.map(judge, test_msgs))
-        row.scan_seconds = time.monotonic() - t0
+        row.scanned(t0)
     finally:
         stop(spamd)
+    # Which Bayes band each message fell in, from spamd's log (shows Bayes was used).
+    bands: dict[str, int] = {}
+    log_file = w / "spamd.log"
+    for line in log_file.read_text(errors="replace").splitlines() if log_file.exists() else []:
+        if " result: " in line:
+            for tok in line.split(" result: ", 1)[1].split()[3].split(","):
+                if tok.startswith("BAYES_"):
+                    bands[tok] = bands.get(tok, 0) + 1
+    row.detail["bayes_bands"] = dict(sorted(bands.items()))
     for m, out, rc in results:
         # spamc -c: "score/threshold", exit 1 when spam, 0 when not; -x: error codes otherwise.
         if rc not in (0, 1) or "/" not in out:
@@ -668,13 +693,15 @@ def rspamd_row(args, train_dir: Path, test_msgs: list[Message], test_dir: Path, 
             ["rspamc", "-h", f"127.0.0.1:{normal}", "-n", str(4 * args.jobs), "-t", "60", "-j",
              "--compact", "symbols", *files]
         )
-        row.scan_seconds = time.monotonic() - t0
+        row.scanned(t0)
     finally:
         stop(rspamd)
         stop(redis)
     results = parse_rspamc_json(p.stdout)
     by_file = {m.flat: m for m in test_msgs}
     actions: dict[str, int] = {}
+    bayes: dict[str, int] = {}
+    mistakes: list[str] = []
     seen = set()
     for fname, j in results:
         m = by_file.get(fname)
@@ -688,12 +715,23 @@ def rspamd_row(args, train_dir: Path, test_msgs: list[Message], test_dir: Path, 
             row.count(m.spam, False)
             continue
         # Spam: rspamd would add its spam header or worse (score >= add_header, 6 by default).
-        row.count(m.spam, action in ("add header", "rewrite subject", "reject"))
+        said = action in ("add header", "rewrite subject", "reject")
+        row.count(m.spam, said)
+        syms = j.get("symbols", {})
+        for b in ("BAYES_SPAM", "BAYES_HAM"):
+            if b in syms:
+                bayes[b] = bayes.get(b, 0) + 1
+        if said != m.spam and len(mistakes) < 60:
+            top = sorted(syms.values(), key=lambda x: -abs(x.get("score", 0)))[:6]
+            mistakes.append(
+                f"{'FP' if said else 'FN'} {m.key} {j.get('score')}: "
+                + " ".join(f"{x['name']}({x.get('score', 0):g})" for x in top)
+            )
     for m in test_msgs:
         if m.key not in seen:
             row.errors += 1
             row.count(m.spam, False)
-    row.detail["actions"] = actions
+    row.detail.update(actions=actions, bayes_symbol_hits=bayes, mistakes=mistakes)
     row.note = (
         f"{version}; network modules off, Bayes in a private redis; {args.jobs} workers, "
         f"rspamc -n {4 * args.jobs}; spam = action add header/rewrite subject/reject"
@@ -731,6 +769,11 @@ def main() -> None:
         default=os.environ.get("LOCTHU_BIN", str(REPO / "target/release/locthu")),
         help="the locthu binary (env LOCTHU_BIN; default target/release/locthu)",
     )
+    ap.add_argument(
+        "--locthu-filters",
+        help="rule files dir for locthu (default: filters/ of the tree the binary is built in)",
+    )
+    ap.add_argument("--locthu-toml", help="TOML appended to locthu's generated config")
     ap.add_argument("--only", default=",".join(TOOLS), help="comma-separated: " + ",".join(TOOLS))
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="cores to use")
     ap.add_argument(
