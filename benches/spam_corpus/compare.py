@@ -270,11 +270,9 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 CLK = os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu(pid: int | None) -> float:
+def tree_cpu(pid: int) -> float:
     """CPU seconds (user + system) used so far by daemon `pid`, its live descendants and the
     descendants it has reaped (cutime/cstime): what the daemon spent, whatever else runs."""
-    if pid is None:
-        return 0.0
     parent: dict[int, int] = {}
     ticks: dict[int, int] = {}
     for d in os.listdir("/proc"):
@@ -305,12 +303,15 @@ class CpuMeter:
     """CPU the tool spends on the scan: its daemon's tree plus our reaped clients. Messages
     per CPU-second hardly depend on what else the machine runs, unlike messages per second."""
 
-    def __init__(self, daemon_pid: int | None = None):
-        self.pid = daemon_pid
-        self.start = tree_cpu(daemon_pid) + children_cpu()
+    def __init__(self, *daemon_pids: int):
+        self.pids = daemon_pids
+        self.start = self.now()
+
+    def now(self) -> float:
+        return sum(tree_cpu(p) for p in self.pids) + children_cpu()
 
     def seconds(self) -> float:
-        return tree_cpu(self.pid) + children_cpu() - self.start
+        return self.now() - self.start
 
 
 def for_nobody(path: Path) -> None:
@@ -752,7 +753,7 @@ def rspamd_row(args, train_dir: Path, test_msgs: list[Message], test_dir: Path, 
         log(f"rspamd: scanning {len(test_msgs)} messages, {args.jobs} workers, "
             f"rspamc -n {4 * args.jobs}")
         files = [str(test_dir / m.flat) for m in test_msgs]
-        cpu = CpuMeter(rspamd.pid)
+        cpu = CpuMeter(rspamd.pid, redis.pid)  # Bayes lookups run in redis
         t0 = time.monotonic()
         p = run(
             ["rspamc", "-h", f"127.0.0.1:{normal}", "-n", str(4 * args.jobs), "-t", "60", "-j",
