@@ -252,8 +252,8 @@ fn learnt_from_a_maildir_and_an_mbox_new_mail_scores_bayes_99_and_00() {
     assert!(out.contains(&format!("totals: {N} spam, {N} ham")), "{out}");
 
     let got = scan_symbols(&config, &[&spam, &ham]);
-    assert_eq!(got[0]["BAYES_99"], serde_json::json!(3.5), "{got:?}");
-    assert_eq!(got[1]["BAYES_00"], serde_json::json!(-1.9), "{got:?}");
+    assert_eq!(got[0]["BAYES_99"], serde_json::json!(7.0), "{got:?}");
+    assert_eq!(got[1]["BAYES_00"], serde_json::json!(-5.0), "{got:?}");
 }
 
 #[test]
@@ -362,8 +362,8 @@ fn two_nodes_sharing_redis_see_the_same_counts() {
     // Node A learns; node B, which learnt nothing, classifies with A's counts.
     learn_cmd(&node_a, &maildir, &mbox);
     let got = scan_symbols(&node_b, &[&spam, &ham]);
-    assert_eq!(got[0]["BAYES_99"], serde_json::json!(3.5), "{got:?}");
-    assert_eq!(got[1]["BAYES_00"], serde_json::json!(-1.9), "{got:?}");
+    assert_eq!(got[0]["BAYES_99"], serde_json::json!(7.0), "{got:?}");
+    assert_eq!(got[1]["BAYES_00"], serde_json::json!(-5.0), "{got:?}");
     // B learning the same corpus finds it all learnt already.
     let out = learn_cmd(&node_b, &maildir, &mbox);
     assert!(
@@ -379,7 +379,7 @@ fn a_message_released_from_quarantine_is_learnt_as_ham() {
     let sink = Sink::start(&[]);
     let corpus_dir = tempfile::tempdir().unwrap();
     let (maildir, mbox) = corpus(corpus_dir.path());
-    // Bayes alone (BAYES_99, 3.5) holds a message in quarantine.
+    // Bayes alone (BAYES_99, 7.0) holds a message in quarantine.
     let config = BASE.to_string()
         + "[spam.inbound]\ntag = 2.0\nquarantine = 3.0\nreject = \"off\"\n"
         + "[spam.outbound]\ntag = 2.0\nquarantine = 3.0\nreject = \"off\"\n"
