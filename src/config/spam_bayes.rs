@@ -173,7 +173,7 @@ mod tests {
         let c: BayesConfig = toml::from_str("min_spam = 5\n[scores]\nBAYES_99 = 5.0\n").unwrap();
         assert_eq!(c.min_spam, 5);
         assert_eq!(c.scores.b99, 5.0);
-        assert_eq!(c.scores.b00, -1.9);
+        assert_eq!(c.scores.b00, -5.0);
         assert!(c.validate().is_empty());
         assert!(toml::from_str::<BayesConfig>("[scores]\nBAYES_98 = 1\n").is_err());
         let bad: BayesConfig = toml::from_str("token_ttl = \"1h\"\nmax_tokens = 0\n").unwrap();
